@@ -1,0 +1,50 @@
+"""Print Farm: run a 3D-print farm from Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import DOMAIN
+from .discovery import async_start_discovery
+from .farm.farm import PrintFarm
+from .rest import async_register_views
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+type PrintFarmConfigEntry = ConfigEntry[PrintFarm]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and REST views once, whatever the entries."""
+    async_setup_services(hass)
+    async_register_views(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
+    """Start the farm: its printers connect in the background."""
+    farm = PrintFarm(hass, entry)
+    await farm.async_setup()
+    entry.runtime_data = farm
+    entry.async_on_unload(farm.async_shutdown)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await farm.async_sync_printers()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    entry.async_on_unload(await async_start_discovery(hass, entry))
+    return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+    """Follow added, changed and removed subentries without restarting the other printers."""
+    await entry.runtime_data.async_sync_printers()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
+    """Stop the farm."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

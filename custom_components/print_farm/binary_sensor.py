@@ -1,0 +1,89 @@
+"""Binary sensors of a printer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import PrintFarmConfigEntry
+from .coordinator import PrinterCoordinator
+from .entity import PrinterEntity, PrinterEntityDescription, async_setup_printer_platform
+from .protocols.bambu import PRINTING_STATES
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterBinarySensorDescription(PrinterEntityDescription, BinarySensorEntityDescription):
+    """A printer binary sensor: a row of the table below."""
+
+    is_on_fn: Callable[[PrinterCoordinator], bool]
+
+
+def _has_error(printer: PrinterCoordinator) -> bool:
+    fields = printer.client.fields
+    return bool(fields["print_error"]) or bool(fields["hms"]) or fields["gcode_state"] == "FAILED"
+
+
+BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
+    PrinterBinarySensorDescription(
+        key="online",
+        translation_key="online",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda printer: printer.client.online,
+        available_fn=lambda printer: True,
+    ),
+    PrinterBinarySensorDescription(
+        key="printing",
+        translation_key="printing",
+        device_class=BinarySensorDeviceClass.RUNNING,
+        fields=frozenset({"gcode_state"}),
+        is_on_fn=lambda printer: printer.client.fields["gcode_state"] in PRINTING_STATES,
+    ),
+    PrinterBinarySensorDescription(
+        key="error",
+        translation_key="error",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        fields=frozenset({"print_error", "hms", "gcode_state"}),
+        is_on_fn=_has_error,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the binary sensors of every printer."""
+    async_setup_printer_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda printer: [PrinterBinarySensor(printer, description) for description in BINARY_SENSORS],
+    )
+
+
+class PrinterBinarySensor(PrinterEntity, BinarySensorEntity):
+    """A printer binary sensor."""
+
+    entity_description: PrinterBinarySensorDescription
+
+    @property
+    def is_on(self) -> bool:
+        """Whether the condition holds."""
+        return self.entity_description.is_on_fn(self.printer)
+
+    def shown(self) -> tuple[object, ...]:
+        """Value and availability."""
+        return (self.available, self.is_on)

@@ -1,0 +1,208 @@
+"""Config flow: one Print Farm hub, and a subentry per printer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_HOST, CONF_NAME
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import voluptuous as vol
+
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_DISCOVERY_HOST,
+    CONF_DISCOVERY_PORT,
+    CONF_FTPS_PORT,
+    CONF_MQTT_PORT,
+    CONF_SERIAL,
+    DOMAIN,
+    SUBENTRY_PRINTER,
+)
+from .discovery import async_discovered_printers
+from .farm.printers import PrinterSetupError, async_validate_printer, is_configured
+from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
+from .protocols.bambu.ssdp import DISCOVERY_PORT
+
+CONF_DISCOVERED = "discovered"
+CONF_ADVANCED = "advanced"
+MANUAL = "manual"
+_PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
+
+
+class PrintFarmConfigFlow(ConfigFlow, domain=DOMAIN):
+    """The Print Farm hub: one per Home Assistant."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Printers are subentries of the hub."""
+        return {SUBENTRY_PRINTER: PrinterSubentryFlow}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Create the hub; printers are added to it afterwards."""
+        if self._async_current_entries():
+            return self.async_abort(reason="single_instance_allowed")
+        if user_input is not None:
+            if CONF_DISCOVERY_PORT in user_input:
+                user_input[CONF_DISCOVERY_PORT] = int(user_input[CONF_DISCOVERY_PORT])
+            return self.async_create_entry(title="Print Farm", data=user_input)
+        fields: dict[Any, Any] = {}
+        if self.show_advanced_options:
+            # Printers announce themselves by UDP broadcast; the listener binds here.
+            fields[vol.Optional(CONF_DISCOVERY_HOST, default="0.0.0.0")] = str
+            fields[vol.Optional(CONF_DISCOVERY_PORT, default=DISCOVERY_PORT)] = NumberSelector(
+                NumberSelectorConfig(min=0, max=65535, mode=NumberSelectorMode.BOX)
+            )
+        return self.async_show_form(step_id="user", data_schema=vol.Schema(fields))
+
+
+def _printer_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
+    fields: dict[Any, Any] = {}
+    if with_name:
+        fields[vol.Optional(CONF_NAME, description={"suggested_value": defaults.get(CONF_NAME)})] = str
+    fields[vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED))] = str
+    fields[vol.Required(CONF_SERIAL, default=defaults.get(CONF_SERIAL, vol.UNDEFINED))] = str
+    # The stored access code is never sent back to the browser; left empty on reconfigure, it stays.
+    access_code = vol.Required(CONF_ACCESS_CODE) if with_name else vol.Optional(CONF_ACCESS_CODE)
+    fields[access_code] = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+    fields[vol.Required(CONF_ADVANCED)] = section(
+        vol.Schema(
+            {
+                vol.Optional(CONF_MQTT_PORT, default=defaults.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)): _PORT,
+                vol.Optional(CONF_FTPS_PORT, default=defaults.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT)): _PORT,
+            }
+        ),
+        {"collapsed": True},
+    )
+    return vol.Schema(fields)
+
+
+def _flatten(user_input: dict[str, Any]) -> dict[str, Any]:
+    data = {key: value for key, value in user_input.items() if key != CONF_ADVANCED}
+    for key, value in (user_input.get(CONF_ADVANCED) or {}).items():
+        data[key] = int(value)
+    return data
+
+
+class PrinterSubentryFlow(ConfigSubentryFlow):
+    """Add or reconfigure a Bambu Lab printer."""
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._defaults: dict[str, Any] = {}
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Offer the printers heard on the network, or go to the manual form."""
+        entry = self._get_entry()
+        discovered = [
+            printer
+            for printer in async_discovered_printers(self.hass)
+            if not is_configured(entry, printer.serial)
+        ]
+        if not discovered:
+            return await self.async_step_connect()
+        if user_input is not None:
+            choice = user_input[CONF_DISCOVERED]
+            for printer in discovered:
+                if printer.serial == choice:
+                    self._defaults = {
+                        CONF_HOST: printer.host,
+                        CONF_SERIAL: printer.serial,
+                        CONF_NAME: printer.name,
+                    }
+            return await self.async_step_connect()
+        options = [
+            SelectOptionDict(
+                value=printer.serial,
+                label=f"{printer.name or printer.model or 'Bambu Lab'} ({printer.model or '?'}, {printer.serial}, {printer.host})",
+            )
+            for printer in discovered
+        ]
+        options.append(SelectOptionDict(value=MANUAL, label=MANUAL))
+        return self.async_show_form(
+            step_id="user",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_DISCOVERED): SelectSelector(
+                        SelectSelectorConfig(options=options, translation_key=CONF_DISCOVERED)
+                    )
+                }
+            ),
+        )
+
+    async def async_step_connect(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Ask for the address, serial and access code; test the connection before saving."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _flatten(user_input)
+            if is_configured(self._get_entry(), data[CONF_SERIAL]):
+                errors["base"] = "already_configured"
+            else:
+                try:
+                    validated = await async_validate_printer(self.hass, data)
+                except PrinterSetupError as err:
+                    errors["base"] = err.reason
+                else:
+                    return self.async_create_entry(
+                        title=data.get(CONF_NAME)
+                        or f"{validated['model'] or 'Bambu Lab'} {validated[CONF_SERIAL][-4:]}",
+                        data=validated,
+                        unique_id=validated[CONF_SERIAL],
+                    )
+            self._defaults = data
+        return self.async_show_form(
+            step_id="connect",
+            data_schema=_printer_schema(self._defaults, with_name=True),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Change a printer's address, serial, access code or ports; tested before saving."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        defaults = dict(subentry.data)
+        if user_input is not None:
+            data = _flatten(user_input)
+            data.setdefault(CONF_ACCESS_CODE, subentry.data[CONF_ACCESS_CODE])
+            defaults = data
+            if is_configured(entry, data[CONF_SERIAL], except_subentry=subentry.subentry_id):
+                errors["base"] = "already_configured"
+            else:
+                try:
+                    validated = await async_validate_printer(self.hass, data)
+                except PrinterSetupError as err:
+                    errors["base"] = err.reason
+                else:
+                    return self.async_update_and_abort(
+                        entry, subentry, data=validated, unique_id=validated[CONF_SERIAL]
+                    )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_printer_schema(defaults, with_name=False),
+            errors=errors,
+        )

@@ -1,0 +1,27 @@
+"""Constants of the Print Farm integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "print_farm"
+LOGGER = logging.getLogger(__package__)
+
+SUBENTRY_PRINTER: Final = "printer"
+
+CONF_SERIAL: Final = "serial"
+CONF_ACCESS_CODE: Final = "access_code"
+CONF_MQTT_PORT: Final = "mqtt_port"
+CONF_FTPS_PORT: Final = "ftps_port"
+CONF_FINGERPRINT: Final = "fingerprint"
+CONF_MODEL: Final = "model"
+CONF_FIRMWARE: Final = "firmware"
+CONF_DISCOVERY_HOST: Final = "discovery_host"
+CONF_DISCOVERY_PORT: Final = "discovery_port"
+CONF_UPLOAD_DIRS: Final = "allowed_upload_dirs"
+
+# How often silent printers are checked (the client marks them offline after 60 s).
+WATCHDOG_INTERVAL_SECONDS: Final = 10
+# Largest file a REST upload accepts (a big multi-plate 3MF stays well under it).
+MAX_UPLOAD_BYTES: Final = 1024 * 1024 * 1024

@@ -1,0 +1,294 @@
+"""One printer in Home Assistant: its client, its device, its listeners and its operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_HOST
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.device_registry import DeviceInfo
+
+from .const import (
+    CONF_ACCESS_CODE,
+    CONF_FINGERPRINT,
+    CONF_FTPS_PORT,
+    CONF_MQTT_PORT,
+    CONF_SERIAL,
+    DOMAIN,
+    LOGGER,
+)
+from .protocols.bambu import (
+    DEFAULT_FTPS_PORT,
+    DEFAULT_MQTT_PORT,
+    FIELD_CONNECTION,
+    FIELD_VERSION,
+    BambuAuthError,
+    BambuClient,
+    BambuCommandError,
+    BambuConnectionError,
+    BambuError,
+    BambuTimeoutError,
+    ConnectionState,
+    upload,
+)
+
+if TYPE_CHECKING:
+    from . import PrintFarmConfigEntry
+
+type FieldListener = Callable[[], None]
+
+
+class PrinterUnavailableError(HomeAssistantError):
+    """The printer cannot be reached (REST answers 503)."""
+
+
+class PrinterCommandError(HomeAssistantError):
+    """The printer was reached but the operation failed (REST answers 502)."""
+
+
+def printer_errors[F: Callable[..., Coroutine[Any, Any, Any]]](func: F) -> F:
+    """Turn the client's errors into translated Home Assistant errors, in one place."""
+
+    @wraps(func)
+    async def wrapper(self: PrinterCoordinator, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await func(self, *args, **kwargs)
+        except BambuConnectionError as err:
+            raise PrinterUnavailableError(
+                translation_domain=DOMAIN,
+                translation_key="printer_offline",
+                translation_placeholders={"name": self.name},
+            ) from err
+        except BambuTimeoutError as err:
+            raise PrinterCommandError(
+                translation_domain=DOMAIN,
+                translation_key="printer_timeout",
+                translation_placeholders={"name": self.name},
+            ) from err
+        except BambuCommandError as err:
+            raise PrinterCommandError(
+                translation_domain=DOMAIN,
+                translation_key="printer_refused",
+                translation_placeholders={"name": self.name, "reason": str(err)},
+            ) from err
+        except BambuError as err:
+            raise PrinterCommandError(
+                translation_domain=DOMAIN,
+                translation_key="printer_error",
+                translation_placeholders={"name": self.name, "error": str(err)},
+            ) from err
+
+    return cast(F, wrapper)
+
+
+class PrinterCoordinator:
+    """Owns one printer's client and tells its entities which fields changed."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrintFarmConfigEntry,
+        subentry: ConfigSubentry,
+        printer_id: int,
+    ) -> None:
+        """Prepare the printer; async_start connects it."""
+        self.hass = hass
+        self.entry = entry
+        self.subentry = subentry
+        self.printer_id = printer_id
+        data = subentry.data
+        self.serial: str = data[CONF_SERIAL]
+        self.client = self._make_client()
+        self._listeners: dict[FieldListener, frozenset[str]] = {}
+        self._remove_client_listener: CALLBACK_TYPE | None = None
+
+    def _make_client(self) -> BambuClient:
+        data = self.subentry.data
+        return BambuClient(
+            self.hass.loop,
+            data[CONF_HOST],
+            self.serial,
+            data[CONF_ACCESS_CODE],
+            port=data.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT),
+            fingerprint=data.get(CONF_FINGERPRINT),
+        )
+
+    @property
+    def host(self) -> str:
+        """The printer's address."""
+        return str(self.subentry.data[CONF_HOST])
+
+    @property
+    def name(self) -> str:
+        """The printer's name (the subentry's title)."""
+        return self.subentry.title
+
+    @property
+    def model(self) -> str | None:
+        """The model the printer reported, else the one stored at setup."""
+        if self.client.version and self.client.version.model:
+            return self.client.version.model
+        return self.subentry.data.get("model")
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The printer's device, identified by its serial number."""
+        version = self.client.version
+        return DeviceInfo(
+            identifiers={(DOMAIN, self.serial)},
+            manufacturer="Bambu Lab",
+            model=self.model,
+            name=self.name,
+            serial_number=self.serial,
+            sw_version=(version.firmware if version else None) or self.subentry.data.get("firmware"),
+        )
+
+    async def async_start(self) -> None:
+        """Connect (in the background) and follow the printer."""
+        self._remove_client_listener = self.client.add_listener(self._on_change)
+        self.client.start()
+
+    async def async_stop(self) -> None:
+        """Disconnect."""
+        if self._remove_client_listener is not None:
+            self._remove_client_listener()
+            self._remove_client_listener = None
+        await self.client.stop()
+
+    async def async_update_subentry(self, subentry: ConfigSubentry) -> None:
+        """Take a changed subentry: reconnect only when the connection details changed."""
+        old, self.subentry = self.subentry, subentry
+        if subentry.data != old.data:
+            await self.async_stop()
+            self.client = self._make_client()
+            await self.async_start()
+        self._update_device()
+        # Every entity re-reads its value from the new client (most become unavailable first).
+        for listener in tuple(self._listeners):
+            listener()
+
+    @callback
+    def async_add_listener(self, listener: FieldListener, fields: frozenset[str]) -> CALLBACK_TYPE:
+        """Call listener() whenever one of the fields changes."""
+        self._listeners[listener] = fields
+
+        @callback
+        def remove() -> None:
+            self._listeners.pop(listener, None)
+
+        return remove
+
+    @callback
+    def _on_change(self, changed: frozenset[str]) -> None:
+        if FIELD_CONNECTION in changed:
+            self._update_issues()
+        if FIELD_VERSION in changed:
+            self._update_device()
+        for listener, fields in tuple(self._listeners.items()):
+            if not fields.isdisjoint(changed):
+                listener()
+
+    @callback
+    def _update_issues(self) -> None:
+        """Raise or clear the repairs that only the user can fix."""
+        connection = self.client.connection
+        auth_issue = f"access_code_refused_{self.subentry.subentry_id}"
+        cert_issue = f"certificate_changed_{self.subentry.subentry_id}"
+        data: dict[str, str | int | float | None] = {
+            "entry_id": self.entry.entry_id,
+            "subentry_id": self.subentry.subentry_id,
+        }
+        if connection is ConnectionState.AUTH_FAILED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                auth_issue,
+                data=data,
+                is_fixable=True,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="access_code_refused",
+                translation_placeholders={"name": self.name},
+            )
+        elif connection is ConnectionState.CERTIFICATE_CHANGED:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                cert_issue,
+                data={**data, "fingerprint": self.client.presented_fingerprint},
+                is_fixable=True,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="certificate_changed",
+                translation_placeholders={
+                    "name": self.name,
+                    "fingerprint": self.client.presented_fingerprint or "?",
+                },
+            )
+        elif connection is ConnectionState.CONNECTED:
+            ir.async_delete_issue(self.hass, DOMAIN, auth_issue)
+            ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
+
+    @callback
+    def _update_device(self) -> None:
+        device_registry = dr.async_get(self.hass)
+        if device := device_registry.async_get_device(identifiers={(DOMAIN, self.serial)}):
+            info = self.device_info
+            device_registry.async_update_device(
+                device.id,
+                model=info.get("model"),
+                sw_version=info.get("sw_version"),
+                name=info.get("name"),
+            )
+
+    # --- operations: the actions, buttons and REST views all call these ------------------
+
+    @printer_errors
+    async def async_pause(self) -> None:
+        """Pause the current print."""
+        await self.client.pause()
+
+    @printer_errors
+    async def async_resume(self) -> None:
+        """Resume the paused print."""
+        await self.client.resume()
+
+    @printer_errors
+    async def async_stop_print(self) -> None:
+        """Stop the current print."""
+        await self.client.stop_print()
+
+    @printer_errors
+    async def async_send_gcode(self, gcode: str) -> None:
+        """Run G-code lines on the printer."""
+        await self.client.send_gcode(gcode)
+
+    @printer_errors
+    async def async_start_print(self, filename: str, **options: Any) -> None:
+        """Start a file that is on the printer's storage."""
+        await self.client.start_print(filename, **options)
+
+    @printer_errors
+    async def async_upload(self, local: Path, remote_name: str) -> int:
+        """Send a local file to the printer's storage over FTPS; return its size."""
+        data = self.subentry.data
+        LOGGER.debug("Uploading %s to %s as %s", local.name, self.name, remote_name)
+        try:
+            return await self.hass.async_add_executor_job(
+                lambda: upload(
+                    self.host,
+                    self.serial,
+                    data[CONF_ACCESS_CODE],
+                    local,
+                    remote_name,
+                    port=data.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT),
+                    fingerprint=data.get(CONF_FINGERPRINT),
+                    deadline=3600,
+                )
+            )
+        except BambuAuthError as err:
+            raise BambuConnectionError(str(err)) from err

@@ -1,0 +1,35 @@
+"""Diagnostics: the farm's configuration and each printer's state, with every secret redacted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from . import PrintFarmConfigEntry
+from .const import CONF_ACCESS_CODE, CONF_SERIAL
+
+TO_REDACT = {CONF_ACCESS_CODE, "access_code", "password", "token", CONF_SERIAL, "sn", "serial_number", "ip"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: PrintFarmConfigEntry
+) -> dict[str, Any]:
+    """What the farm runs and what its printers last said."""
+    farm = entry.runtime_data
+    return {
+        "entry": async_redact_data(dict(entry.data), TO_REDACT),
+        "printers": [
+            {
+                "id": printer.printer_id,
+                "subentry": async_redact_data(dict(printer.subentry.data), TO_REDACT),
+                "connection": printer.client.connection,
+                "online": printer.client.online,
+                "version": repr(printer.client.version),
+                "fields": {key: repr(value) for key, value in printer.client.fields.items()},
+                "raw": async_redact_data(printer.client.state.raw, TO_REDACT),
+            }
+            for printer in farm.printers.values()
+        ],
+    }

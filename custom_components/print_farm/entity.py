@@ -1,0 +1,84 @@
+"""Base entity of a printer: it writes its state only when what it shows changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import PrinterCoordinator
+from .farm.farm import signal_printer_added
+from .protocols.bambu import FIELD_ONLINE
+
+if TYPE_CHECKING:
+    from . import PrintFarmConfigEntry
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterEntityDescription(EntityDescription):
+    """A printer entity: the state fields it reads, and when it is available."""
+
+    fields: frozenset[str] = frozenset()
+    available_fn: Callable[[PrinterCoordinator], bool] = lambda printer: printer.client.online
+
+
+class PrinterEntity(Entity):
+    """An entity of one printer, updated by the fields it reads rather than by every report."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: PrinterEntityDescription
+
+    def __init__(self, printer: PrinterCoordinator, description: PrinterEntityDescription) -> None:
+        """Bind the entity to its printer."""
+        self.printer = printer
+        self.entity_description = description
+        self._attr_unique_id = f"{printer.serial}_{description.key}"
+        self._attr_device_info = printer.device_info
+        self._shown: tuple[Any, ...] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the printer can tell us this value now."""
+        return self.entity_description.available_fn(self.printer)
+
+    def shown(self) -> tuple[Any, ...]:
+        """What the entity shows; a state write happens only when this changes."""
+        return (self.available,)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the printer's fields."""
+        self._shown = self.shown()
+        self.async_on_remove(
+            self.printer.async_add_listener(
+                self._fields_changed, self.entity_description.fields | {FIELD_ONLINE}
+            )
+        )
+
+    def _fields_changed(self) -> None:
+        shown = self.shown()
+        if shown != self._shown:
+            self._shown = shown
+            self.async_write_ha_state()
+
+
+def async_setup_printer_platform(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make_entities: Callable[[PrinterCoordinator], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every printer, now and whenever one is added."""
+
+    @callback
+    def add_printer(printer: PrinterCoordinator) -> None:
+        async_add_entities(make_entities(printer), config_subentry_id=printer.subentry.subentry_id)
+
+    for printer in entry.runtime_data.printers.values():
+        add_printer(printer)
+    entry.async_on_unload(async_dispatcher_connect(hass, signal_printer_added(entry.entry_id), add_printer))

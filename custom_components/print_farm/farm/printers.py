@@ -1,0 +1,142 @@
+"""Adding, changing and removing printers: the config flow and the REST API both come here."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_HOST, CONF_NAME
+from homeassistant.core import HomeAssistant
+
+from ..const import (
+    CONF_ACCESS_CODE,
+    CONF_FINGERPRINT,
+    CONF_FIRMWARE,
+    CONF_FTPS_PORT,
+    CONF_MODEL,
+    CONF_MQTT_PORT,
+    CONF_SERIAL,
+    SUBENTRY_PRINTER,
+)
+from ..protocols.bambu import (
+    DEFAULT_FTPS_PORT,
+    DEFAULT_MQTT_PORT,
+    BambuAuthError,
+    BambuCertificateError,
+    BambuConnectionError,
+    BambuSerialError,
+    probe,
+)
+
+if TYPE_CHECKING:
+    from .. import PrintFarmConfigEntry
+    from ..coordinator import PrinterCoordinator
+
+
+class PrinterSetupError(Exception):
+    """A printer cannot be added as given; `reason` is the config flow's error key."""
+
+    def __init__(self, reason: str) -> None:
+        """Keep the translation key of the reason."""
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def async_validate_printer(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
+    """Connect to the printer as given and return the subentry data to store.
+
+    The certificate's fingerprint is pinned here (trust on first use) after its CN has been
+    checked against the serial; the model and firmware come from the printer.
+    Raises PrinterSetupError with cannot_connect, invalid_auth or wrong_serial.
+    """
+    serial = data[CONF_SERIAL].strip().upper()
+    mqtt_port = int(data.get(CONF_MQTT_PORT) or DEFAULT_MQTT_PORT)
+    try:
+        fingerprint, version = await probe(
+            hass.loop, data[CONF_HOST].strip(), serial, data[CONF_ACCESS_CODE], port=mqtt_port
+        )
+    except BambuAuthError as err:
+        raise PrinterSetupError("invalid_auth") from err
+    except BambuSerialError as err:
+        raise PrinterSetupError("wrong_serial") from err
+    except (BambuConnectionError, BambuCertificateError) as err:
+        raise PrinterSetupError("cannot_connect") from err
+    return {
+        CONF_HOST: data[CONF_HOST].strip(),
+        CONF_SERIAL: serial,
+        CONF_ACCESS_CODE: data[CONF_ACCESS_CODE],
+        CONF_MQTT_PORT: mqtt_port,
+        CONF_FTPS_PORT: int(data.get(CONF_FTPS_PORT) or DEFAULT_FTPS_PORT),
+        CONF_FINGERPRINT: fingerprint,
+        CONF_MODEL: version.model,
+        CONF_FIRMWARE: version.firmware,
+    }
+
+
+def is_configured(entry: PrintFarmConfigEntry, serial: str, *, except_subentry: str | None = None) -> bool:
+    """Whether a printer with this serial number is already part of the farm."""
+    return any(
+        subentry.unique_id == serial.strip().upper() and subentry.subentry_id != except_subentry
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_PRINTER
+    )
+
+
+async def async_add_printer(
+    hass: HomeAssistant, entry: PrintFarmConfigEntry, data: dict[str, Any], details: dict[str, Any]
+) -> PrinterCoordinator:
+    """Validate and add a printer (REST registration); return the running printer."""
+    if is_configured(entry, data[CONF_SERIAL]):
+        raise PrinterSetupError("already_configured")
+    validated = await async_validate_printer(hass, data)
+    subentry = ConfigSubentry(
+        data=MappingProxyType(validated),
+        subentry_type=SUBENTRY_PRINTER,
+        title=data.get(CONF_NAME) or f"{validated[CONF_MODEL] or 'Printer'} {validated[CONF_SERIAL][-4:]}",
+        unique_id=validated[CONF_SERIAL],
+    )
+    farm = entry.runtime_data
+    # The id exists before the subentry does, so the printer comes up with it.
+    await farm.registry.async_ensure(subentry.subentry_id, **details)
+    hass.config_entries.async_add_subentry(entry, subentry)
+    await farm.async_sync_printers()
+    return farm.printers[subentry.subentry_id]
+
+
+async def async_update_printer(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    printer: PrinterCoordinator,
+    changes: dict[str, Any],
+    details: dict[str, Any],
+) -> PrinterCoordinator:
+    """Change a printer (REST update): connection changes are validated before they are saved."""
+    subentry = printer.subentry
+    data = dict(subentry.data)
+    connection_keys = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
+    if any(key in changes and changes[key] != data.get(key) for key in connection_keys):
+        candidate = {**data, **{key: changes[key] for key in connection_keys if key in changes}}
+        if is_configured(entry, candidate[CONF_SERIAL], except_subentry=subentry.subentry_id):
+            raise PrinterSetupError("already_configured")
+        data = await async_validate_printer(hass, candidate)
+    farm = entry.runtime_data
+    if details:
+        await farm.registry.async_update(subentry.subentry_id, **details)
+    hass.config_entries.async_update_subentry(
+        entry,
+        subentry,
+        data=data,
+        title=changes.get(CONF_NAME) or subentry.title,
+        unique_id=data[CONF_SERIAL],
+    )
+    await farm.async_sync_printers()
+    return farm.printers[subentry.subentry_id]
+
+
+async def async_remove_printer(
+    hass: HomeAssistant, entry: PrintFarmConfigEntry, printer: PrinterCoordinator
+) -> None:
+    """Remove a printer and its device."""
+    hass.config_entries.async_remove_subentry(entry, printer.subentry.subentry_id)
+    await entry.runtime_data.async_sync_printers()

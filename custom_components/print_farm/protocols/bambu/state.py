@@ -1,0 +1,287 @@
+"""Merged printer state from Bambu Lab reports, with the set of public fields each report changed.
+
+X1 printers send the whole `print` object every time; P1 and A1 printers send only the keys that
+changed. Both are merged into one raw dictionary, and only the public fields whose raw keys a
+report touched are recomputed, so a small delta costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+# gcode_state values the printers send; "OFFLINE" is ours, for a printer we cannot hear.
+GCODE_STATES: Final = ("IDLE", "SLICING", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED")
+STATUS_OFFLINE: Final = "OFFLINE"
+PRINTING_STATES: Final = frozenset({"PREPARE", "RUNNING", "PAUSE", "SLICING"})
+
+# stg_cur values (the printer's current stage) and the slug we show for each.
+STAGES: Final[dict[int, str]] = {
+    -1: "idle",
+    0: "printing",
+    1: "auto_bed_leveling",
+    2: "heatbed_preheating",
+    3: "sweeping_xy_mech_mode",
+    4: "changing_filament",
+    5: "m400_pause",
+    6: "paused_filament_runout",
+    7: "heating_hotend",
+    8: "calibrating_extrusion",
+    9: "scanning_bed_surface",
+    10: "inspecting_first_layer",
+    11: "identifying_build_plate_type",
+    12: "calibrating_micro_lidar",
+    13: "homing_toolhead",
+    14: "cleaning_nozzle_tip",
+    15: "checking_extruder_temperature",
+    16: "paused_user",
+    17: "paused_front_cover_falling",
+    18: "calibrating_lidar",
+    19: "calibrating_extrusion_flow",
+    20: "paused_nozzle_temperature_malfunction",
+    21: "paused_heat_bed_temperature_malfunction",
+    22: "filament_unloading",
+    23: "paused_skipped_step",
+    24: "filament_loading",
+    25: "calibrating_motor_noise",
+    26: "paused_ams_lost",
+    27: "paused_low_fan_speed_heat_break",
+    28: "paused_chamber_temperature_control_error",
+    29: "cooling_chamber",
+    30: "paused_user_gcode",
+    31: "motor_noise_showoff",
+    32: "paused_nozzle_filament_covered",
+    33: "paused_cutter_error",
+    34: "paused_first_layer_error",
+    35: "paused_nozzle_clog",
+}
+STAGE_OPTIONS: Final = tuple(dict.fromkeys([*STAGES.values(), "unknown"]))
+
+# Serial-number prefixes, for printers whose version reply carries no product name.
+_MODEL_BY_SERIAL_PREFIX: Final = {
+    "00M": "X1C",
+    "00W": "X1",
+    "03W": "X1E",
+    "01S": "P1P",
+    "01P": "P1S",
+    "030": "A1 mini",
+    "039": "A1",
+    "094": "H2D",
+}
+_MODEL_BY_PROJECT: Final = {
+    "C11": "P1P",
+    "C12": "P1S",
+    "C13": "X1E",
+    "BL-P001": "X1C",
+    "BL-P002": "X1",
+    "N1": "A1 mini",
+    "N2S": "A1",
+}
+# Trays 254 and 255 in ams.tray_now mean the external spool holder (vt_tray).
+_EXTERNAL_TRAYS: Final = frozenset({"254", "255"})
+
+
+@dataclass(frozen=True, slots=True)
+class Filament:
+    """The filament the printer is feeding from."""
+
+    material: str | None
+    color: str | None
+    name: str | None
+    source: str
+
+
+def _int(value: Any) -> int | None:
+    """Return an int from a number or a numeric string; None otherwise."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _temp(value: Any) -> float | None:
+    """Return a temperature rounded to 0.1 °C, so sensor noise below that is not a change."""
+    try:
+        return round(float(value), 1)
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    """Return a non-empty string, or None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _stage(raw: Mapping[str, Any]) -> str | None:
+    stage = _int(raw.get("stg_cur"))
+    if stage is None:
+        return None
+    if stage == 255:
+        stage = -1
+    # Stage 0 is reported while idle too; it only means "printing" when a print runs.
+    if stage == 0 and raw.get("gcode_state") not in ("RUNNING", "PREPARE"):
+        return "idle"
+    return STAGES.get(stage, "unknown")
+
+
+def _wifi(raw: Mapping[str, Any]) -> int | None:
+    value = raw.get("wifi_signal")
+    if isinstance(value, str):
+        return _int(value.removesuffix("dBm"))
+    return _int(value)
+
+
+def _chamber(raw: Mapping[str, Any]) -> float | None:
+    if "chamber_temper" in raw:
+        return _temp(raw["chamber_temper"])
+    device = raw.get("device")
+    if isinstance(device, dict):
+        ctc = device.get("ctc")
+        if isinstance(ctc, dict) and isinstance(ctc.get("info"), dict):
+            return _temp(ctc["info"].get("temp"))
+    return None
+
+
+def _filament(raw: Mapping[str, Any]) -> Filament | None:
+    ams = raw.get("ams")
+    tray_now = str(ams.get("tray_now", "255")) if isinstance(ams, dict) else "255"
+    tray: Mapping[str, Any] | None = None
+    if tray_now in _EXTERNAL_TRAYS:
+        vt_tray = raw.get("vt_tray")
+        tray = vt_tray if isinstance(vt_tray, dict) else None
+        source = "external_spool"
+    else:
+        index = _int(tray_now)
+        source = f"ams_{tray_now}"
+        if index is not None and isinstance(ams, dict):
+            unit_id, slot_id = divmod(index, 4)
+            source = f"ams_{unit_id + 1}_tray_{slot_id + 1}"
+            for unit in ams.get("ams") or ():
+                if _int(unit.get("id")) == unit_id:
+                    for candidate in unit.get("tray") or ():
+                        if _int(candidate.get("id")) == slot_id:
+                            tray = candidate
+    if not tray:
+        return None
+    return Filament(
+        material=_text(tray.get("tray_type")),
+        color=_text(tray.get("tray_color")),
+        name=_text(tray.get("tray_sub_brands")) or _text(tray.get("tray_id_name")),
+        source=source,
+    )
+
+
+def _hms(raw: Mapping[str, Any]) -> tuple[int, ...]:
+    return tuple(
+        (_int(item.get("attr")) or 0) << 32 | (_int(item.get("code")) or 0)
+        for item in raw.get("hms") or ()
+        if isinstance(item, dict)
+    )
+
+
+# Public field -> (raw keys it reads, how to compute it). Adding a field is adding a row.
+FIELDS: Final[dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Any]]]] = {
+    "gcode_state": (("gcode_state",), lambda r: _text(r.get("gcode_state"))),
+    "stage": (("stg_cur", "gcode_state"), _stage),
+    "progress": (("mc_percent",), lambda r: _int(r.get("mc_percent"))),
+    "remaining_time": (("mc_remaining_time",), lambda r: _int(r.get("mc_remaining_time"))),
+    "gcode_file": (("gcode_file",), lambda r: _text(r.get("gcode_file"))),
+    "subtask_name": (("subtask_name",), lambda r: _text(r.get("subtask_name"))),
+    "layer": (("layer_num",), lambda r: _int(r.get("layer_num"))),
+    "total_layers": (("total_layer_num",), lambda r: _int(r.get("total_layer_num"))),
+    "start_time": (("gcode_start_time",), lambda r: _int(r.get("gcode_start_time")) or None),
+    "nozzle_temp": (("nozzle_temper",), lambda r: _temp(r.get("nozzle_temper"))),
+    "nozzle_target": (("nozzle_target_temper",), lambda r: _temp(r.get("nozzle_target_temper"))),
+    "bed_temp": (("bed_temper",), lambda r: _temp(r.get("bed_temper"))),
+    "bed_target": (("bed_target_temper",), lambda r: _temp(r.get("bed_target_temper"))),
+    "chamber_temp": (("chamber_temper", "device"), _chamber),
+    "filament": (("ams", "vt_tray"), _filament),
+    "print_error": (("print_error",), lambda r: _int(r.get("print_error")) or 0),
+    "hms": (("hms",), _hms),
+    "wifi_signal": (("wifi_signal",), _wifi),
+}
+
+# Raw key -> the public fields that read it.
+_FIELDS_BY_RAW_KEY: Final[dict[str, tuple[str, ...]]] = {}
+for _name, (_keys, _) in FIELDS.items():
+    for _key in _keys:
+        _FIELDS_BY_RAW_KEY[_key] = (*_FIELDS_BY_RAW_KEY.get(_key, ()), _name)
+
+
+class PrinterState:
+    """One printer's merged raw report and the public fields computed from it."""
+
+    __slots__ = ("fields", "raw")
+
+    def __init__(self) -> None:
+        """Start empty: every public field is None until a report says otherwise."""
+        self.raw: dict[str, Any] = {}
+        self.fields: dict[str, Any] = dict.fromkeys(FIELDS)
+
+    def merge(self, report: Mapping[str, Any]) -> frozenset[str]:
+        """Merge one `print` object (full or delta) and return the public fields it changed."""
+        raw = self.raw
+        touched: set[str] = set()
+        for key, value in report.items():
+            fields = _FIELDS_BY_RAW_KEY.get(key)
+            old = raw.get(key)
+            # Nested objects (ams, device, ...) arrive partially in deltas: merge one level.
+            if type(value) is dict and type(old) is dict:
+                if all(old.get(k) == v for k, v in value.items()):
+                    continue
+                raw[key] = {**old, **value}
+            elif old == value and key in raw:
+                continue
+            else:
+                raw[key] = value
+            if fields:
+                touched.update(fields)
+        if not touched:
+            return frozenset()
+        changed = []
+        current = self.fields
+        for name in touched:
+            value = FIELDS[name][1](raw)
+            if current[name] != value:
+                current[name] = value
+                changed.append(name)
+        return frozenset(changed)
+
+    def clear(self) -> None:
+        """Forget everything (the printer restarted, or we reconnected and will get a full report)."""
+        self.raw.clear()
+        for name in self.fields:
+            self.fields[name] = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterVersion:
+    """What the printer says about itself in its get_version reply."""
+
+    model: str | None
+    firmware: str | None
+
+
+def model_from_serial(serial: str) -> str | None:
+    """Guess the model from the serial number's prefix (Bambu's factory scheme)."""
+    return _MODEL_BY_SERIAL_PREFIX.get(serial[:3])
+
+
+def model_from_code(code: str | None) -> str | None:
+    """Map a project or SSDP model code (C11, BL-P001, N2S...) to the model name."""
+    return _MODEL_BY_PROJECT.get(code or "")
+
+
+def parse_version(info: Mapping[str, Any], serial: str) -> PrinterVersion:
+    """Read the model and firmware from a get_version reply's `info` object."""
+    for module in info.get("module") or ():
+        if isinstance(module, dict) and module.get("name") == "ota":
+            product = _text(module.get("product_name"))
+            model = (
+                product.removeprefix("Bambu Lab ").replace("X1-Carbon", "X1C").replace("X1 Carbon", "X1C")
+                if product
+                else model_from_code(_text(module.get("project_name")))
+            )
+            return PrinterVersion(model or model_from_serial(serial), _text(module.get("sw_ver")))
+    return PrinterVersion(model_from_serial(serial), None)

@@ -1,0 +1,221 @@
+"""Sensors of a printer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from . import PrintFarmConfigEntry
+from .coordinator import PrinterCoordinator
+from .entity import PrinterEntity, PrinterEntityDescription, async_setup_printer_platform
+from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
+
+PARALLEL_UPDATES = 0
+
+STATUS_OPTIONS = [state.lower() for state in (*GCODE_STATES, STATUS_OFFLINE)]
+
+
+def _status(printer: PrinterCoordinator) -> str | None:
+    if not printer.client.online:
+        return STATUS_OFFLINE.lower()
+    state = printer.client.fields["gcode_state"]
+    return state.lower() if state in GCODE_STATES else None
+
+
+def _end_time(printer: PrinterCoordinator) -> datetime | None:
+    fields = printer.client.fields
+    remaining = fields["remaining_time"]
+    if remaining is None or fields["gcode_state"] not in ("RUNNING", "PAUSE", "PREPARE"):
+        return None
+    # Whole minutes: the printer reports minutes, so finer precision would only add writes.
+    return (dt_util.utcnow() + timedelta(minutes=remaining)).replace(second=0, microsecond=0)
+
+
+def _field(name: str) -> Callable[[PrinterCoordinator], Any]:
+    return lambda printer: printer.client.fields[name]
+
+
+def _filament_attr(attribute: str) -> Callable[[PrinterCoordinator], Any]:
+    def value(printer: PrinterCoordinator) -> Any:
+        filament = printer.client.fields["filament"]
+        return getattr(filament, attribute) if filament else None
+
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterSensorDescription(PrinterEntityDescription, SensorEntityDescription):
+    """A printer sensor: a row of the table below."""
+
+    value_fn: Callable[[PrinterCoordinator], Any]
+    attributes_fn: Callable[[PrinterCoordinator], dict[str, Any] | None] = lambda printer: None
+
+
+def _temperature(key: str, field: str, **kwargs: Any) -> PrinterSensorDescription:
+    return PrinterSensorDescription(
+        key=key,
+        translation_key=key,
+        fields=frozenset({field}),
+        value_fn=_field(field),
+        device_class=SensorDeviceClass.TEMPERATURE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        suggested_display_precision=0,
+        **kwargs,
+    )
+
+
+SENSORS: tuple[PrinterSensorDescription, ...] = (
+    PrinterSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=STATUS_OPTIONS,
+        fields=frozenset({"gcode_state"}),
+        value_fn=_status,
+        available_fn=lambda printer: True,
+    ),
+    PrinterSensorDescription(
+        key="stage",
+        translation_key="stage",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(STAGE_OPTIONS),
+        fields=frozenset({"stage"}),
+        value_fn=_field("stage"),
+    ),
+    PrinterSensorDescription(
+        key="progress",
+        translation_key="progress",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        fields=frozenset({"progress"}),
+        value_fn=_field("progress"),
+    ),
+    PrinterSensorDescription(
+        key="remaining_time",
+        translation_key="remaining_time",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        fields=frozenset({"remaining_time"}),
+        value_fn=_field("remaining_time"),
+    ),
+    PrinterSensorDescription(
+        key="end_time",
+        translation_key="end_time",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        fields=frozenset({"remaining_time", "gcode_state"}),
+        value_fn=_end_time,
+    ),
+    PrinterSensorDescription(
+        key="current_file",
+        translation_key="current_file",
+        fields=frozenset({"subtask_name", "gcode_file"}),
+        value_fn=lambda printer: printer.client.fields["subtask_name"] or printer.client.fields["gcode_file"],
+        attributes_fn=lambda printer: {"gcode_file": printer.client.fields["gcode_file"]},
+    ),
+    PrinterSensorDescription(
+        key="current_layer",
+        translation_key="current_layer",
+        state_class=SensorStateClass.MEASUREMENT,
+        fields=frozenset({"layer"}),
+        value_fn=_field("layer"),
+    ),
+    PrinterSensorDescription(
+        key="total_layers",
+        translation_key="total_layers",
+        fields=frozenset({"total_layers"}),
+        value_fn=_field("total_layers"),
+    ),
+    _temperature("nozzle_temperature", "nozzle_temp"),
+    _temperature("nozzle_target_temperature", "nozzle_target"),
+    _temperature("bed_temperature", "bed_temp"),
+    _temperature("bed_target_temperature", "bed_target"),
+    _temperature(
+        "chamber_temperature",
+        "chamber_temp",
+        available_fn=lambda printer: printer.client.online
+        and printer.client.fields["chamber_temp"] is not None,
+    ),
+    PrinterSensorDescription(
+        key="active_filament",
+        translation_key="active_filament",
+        fields=frozenset({"filament"}),
+        value_fn=_filament_attr("material"),
+        attributes_fn=lambda printer: {
+            "color": _filament_attr("color")(printer),
+            "name": _filament_attr("name")(printer),
+            "source": _filament_attr("source")(printer),
+        },
+    ),
+    PrinterSensorDescription(
+        key="print_error",
+        translation_key="print_error",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        fields=frozenset({"print_error"}),
+        value_fn=lambda printer: f"{printer.client.fields['print_error'] or 0:08X}",
+    ),
+    PrinterSensorDescription(
+        key="wifi_signal",
+        translation_key="wifi_signal",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        fields=frozenset({"wifi_signal"}),
+        value_fn=_field("wifi_signal"),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of every printer."""
+    async_setup_printer_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda printer: [PrinterSensor(printer, description) for description in SENSORS],
+    )
+
+
+class PrinterSensor(PrinterEntity, SensorEntity):
+    """A printer sensor."""
+
+    entity_description: PrinterSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        """The sensor's value."""
+        return self.entity_description.value_fn(self.printer)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the value (the filament's colour, the file's path)."""
+        return self.entity_description.attributes_fn(self.printer)
+
+    def shown(self) -> tuple[Any, ...]:
+        """Value, availability and attributes."""
+        return (self.available, self.native_value, self.extra_state_attributes)

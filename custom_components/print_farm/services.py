@@ -1,0 +1,130 @@
+"""Actions: send G-code, upload a file, start a print. Registered once, for every printer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from homeassistant.auth.permissions.const import POLICY_CONTROL
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
+from homeassistant.exceptions import ServiceValidationError, Unauthorized, UnknownUser
+from homeassistant.helpers import config_validation as cv
+import voluptuous as vol
+
+from .const import DOMAIN
+from .coordinator import PrinterCoordinator
+from .farm.files import BadFileName, sanitize_filename
+
+ATTR_DEVICE_ID = "device_id"
+ATTR_GCODE = "gcode"
+ATTR_PATH = "path"
+ATTR_FILENAME = "filename"
+ATTR_REMOTE_FILENAME = "remote_filename"
+
+_DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
+SEND_GCODE_SCHEMA = vol.Schema({**_DEVICE, vol.Required(ATTR_GCODE): vol.All(cv.string, vol.Length(min=1))})
+UPLOAD_FILE_SCHEMA = vol.Schema(
+    {**_DEVICE, vol.Required(ATTR_PATH): cv.string, vol.Optional(ATTR_REMOTE_FILENAME): cv.string}
+)
+START_PRINT_SCHEMA = vol.Schema(
+    {
+        **_DEVICE,
+        vol.Required(ATTR_FILENAME): vol.All(cv.string, vol.Length(min=1, max=255)),
+        vol.Optional("plate", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=64)),
+        vol.Optional("use_ams", default=False): cv.boolean,
+        vol.Optional("ams_mapping"): [vol.All(vol.Coerce(int), vol.Range(min=-1, max=255))],
+        vol.Optional("bed_leveling", default=True): cv.boolean,
+        vol.Optional("flow_cali", default=False): cv.boolean,
+        vol.Optional("timelapse", default=False): cv.boolean,
+    }
+)
+
+
+def _printer(hass: HomeAssistant, call: ServiceCall) -> PrinterCoordinator:
+    """The printer a call targets, or a translated validation error."""
+    device_id = call.data[ATTR_DEVICE_ID]
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            printer: PrinterCoordinator | None = entry.runtime_data.printer_by_device(device_id)
+            if printer is not None:
+                return printer
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="not_a_printer",
+        translation_placeholders={"device_id": device_id},
+    )
+
+
+async def _send_gcode(call: ServiceCall) -> ServiceResponse:
+    await _printer(call.hass, call).async_send_gcode(call.data[ATTR_GCODE])
+    return None
+
+
+async def _upload_file(call: ServiceCall) -> ServiceResponse:
+    hass = call.hass
+    printer = _printer(hass, call)
+    path = Path(call.data[ATTR_PATH])
+    if not path.is_absolute():
+        path = Path(hass.config.path(str(path)))
+    # Only directories the user allowed in allowlist_external_dirs, like Home Assistant's own file actions.
+    if not hass.config.is_allowed_path(str(path)):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="path_not_allowed",
+            translation_placeholders={"path": str(path)},
+        )
+    if not await hass.async_add_executor_job(path.is_file):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="file_not_found",
+            translation_placeholders={"path": str(path)},
+        )
+    try:
+        remote = sanitize_filename(call.data.get(ATTR_REMOTE_FILENAME) or path.name)
+    except BadFileName as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_printable",
+            translation_placeholders={"name": str(err)},
+        ) from err
+    size = await printer.async_upload(path, remote)
+    return {"filename": remote, "size": size}
+
+
+async def _start_print(call: ServiceCall) -> None:
+    options: dict[str, Any] = {
+        key: value for key, value in call.data.items() if key not in (ATTR_DEVICE_ID, ATTR_FILENAME)
+    }
+    await _printer(call.hass, call).async_start_print(call.data[ATTR_FILENAME], **options)
+
+
+def _admin_only(
+    handler: Callable[[ServiceCall], Awaitable[ServiceResponse]],
+) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
+    """Refuse calls by users who are not administrators (automations run without a user)."""
+
+    async def checked(call: ServiceCall) -> ServiceResponse:
+        if call.context.user_id:
+            user = await call.hass.auth.async_get_user(call.context.user_id)
+            if user is None:
+                raise UnknownUser(
+                    context=call.context, permission=POLICY_CONTROL, user_id=call.context.user_id
+                )
+            if not user.is_admin:
+                raise Unauthorized(context=call.context, permission=POLICY_CONTROL)
+        return await handler(call)
+
+    return checked
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions; they reach printers, so they are for administrators."""
+    for name, handler, schema, response in (
+        ("send_gcode", _send_gcode, SEND_GCODE_SCHEMA, SupportsResponse.NONE),
+        ("upload_file", _upload_file, UPLOAD_FILE_SCHEMA, SupportsResponse.OPTIONAL),
+        ("start_print", _start_print, START_PRINT_SCHEMA, SupportsResponse.NONE),
+    ):
+        hass.services.async_register(DOMAIN, name, _admin_only(handler), schema, supports_response=response)

@@ -1,0 +1,5 @@
+"""Run the simulated farm: `python -m simulator --help`."""
+
+from .farm import main
+
+main()

@@ -1,0 +1,256 @@
+"""Start the simulator as a subprocess and drive it through its control API (for tests and scripts)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+import json
+from pathlib import Path
+import select
+import subprocess
+import sys
+from types import TracebackType
+from typing import Any, Self
+import urllib.request
+
+import aiohttp
+
+from .broker import die_with_parent
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SimulatorError(Exception):
+    """The control API answered with an error."""
+
+    def __init__(self, status: int, message: str) -> None:
+        """Keep the HTTP status and the API's error text."""
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class SimulatorControl:
+    """Async client of the control API at base_url (e.g. "http://127.0.0.1:40123")."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
+        """Use the given session, or make (and later close) one of our own."""
+        self.base_url = base_url.rstrip("/")
+        self._own_session = session is None
+        self._session = session or aiohttp.ClientSession()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if it is ours."""
+        if self._own_session:
+            await self._session.close()
+
+    async def _call(self, method: str, path: str, body: Any = None, data: bytes | None = None) -> Any:
+        async with self._session.request(method, self.base_url + path, json=body, data=data) as response:
+            text = await response.text()
+            payload = json.loads(text) if text else None
+            if response.status >= 400:
+                raise SimulatorError(
+                    response.status, payload.get("error", text) if isinstance(payload, dict) else text
+                )
+            return payload
+
+    async def printers(self) -> list[dict[str, Any]]:
+        """Return every printer's connection info."""
+        result: list[dict[str, Any]] = await self._call("GET", "/printers")
+        return result
+
+    async def add_printer(self, model: str = "P1S", **options: Any) -> dict[str, Any]:
+        """Create a printer (options: serial, name, access_code, host, mqtt_port, ftps_port, report_style)."""
+        result: dict[str, Any] = await self._call("POST", "/printers", {"model": model, **options})
+        return result
+
+    async def printer(self, serial: str) -> dict[str, Any]:
+        """Return info, live state, files, commands received and G-code lines of one printer."""
+        result: dict[str, Any] = await self._call("GET", f"/printers/{serial}")
+        return result
+
+    async def remove_printer(self, serial: str) -> None:
+        """Stop and forget a printer."""
+        await self._call("DELETE", f"/printers/{serial}")
+
+    async def _action(self, serial: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/printers/{serial}/{action}", body or {})
+        return result
+
+    async def advance(self, serial: str, seconds: float) -> dict[str, Any]:
+        """Move the printer's simulated clock forward; its reports for the interval are published at once."""
+        return await self._action(serial, "advance", {"seconds": seconds})
+
+    async def fail(self, serial: str, print_error: int | None = None) -> dict[str, Any]:
+        """Fail the current print (FAILED with print_error)."""
+        return await self._action(serial, "fail", {} if print_error is None else {"print_error": print_error})
+
+    async def offline(self, serial: str) -> dict[str, Any]:
+        """Take the printer off the network: broker and FTPS stop, connections close."""
+        return await self._action(serial, "offline")
+
+    async def online(self, serial: str) -> dict[str, Any]:
+        """Bring the printer back on the same ports with the same certificate."""
+        return await self._action(serial, "online")
+
+    async def set_access_code(self, serial: str, access_code: str) -> dict[str, Any]:
+        """Change the access code; new logins with the old one are refused."""
+        return await self._action(serial, "access_code", {"access_code": access_code})
+
+    async def set_latency(self, serial: str, seconds: float) -> dict[str, Any]:
+        """Delay every command's handling and acknowledgement by seconds of real time."""
+        return await self._action(serial, "latency", {"seconds": seconds})
+
+    async def replace_certificate(self, serial: str) -> str:
+        """Give the printer a new certificate (same CN); return its SHA-256 fingerprint."""
+        return str((await self._action(serial, "certificate"))["fingerprint"])
+
+    async def restart_broker(self, serial: str) -> dict[str, Any]:
+        """Restart the printer's mosquitto only."""
+        return await self._action(serial, "broker/restart")
+
+    async def start_print(self, serial: str, file: str) -> dict[str, Any]:
+        """Start printing a stored file as if from the printer's screen."""
+        return await self._action(serial, "start", {"file": file})
+
+    async def put_file(self, serial: str, name: str, data: bytes) -> dict[str, Any]:
+        """Place a file on the printer's storage directly."""
+        result: dict[str, Any] = await self._call("PUT", f"/printers/{serial}/files/{name}", data=data)
+        return result
+
+
+def _command(
+    printers: int | None,
+    models: str,
+    clock: str,
+    time_scale: float,
+    announce_port: int,
+    state_dir: Path | None,
+) -> list[str]:
+    command = [sys.executable, "-m", "simulator", "--models", models, "--clock", clock]
+    command += ["--time-scale", str(time_scale), "--announce-port", str(announce_port)]
+    if printers is not None:
+        command += ["--printers", str(printers)]
+    if state_dir is not None:
+        command += ["--state-dir", str(state_dir)]
+    return command
+
+
+@dataclass(slots=True)
+class RunningSimulator:
+    """A simulator subprocess started by start_simulator."""
+
+    process: asyncio.subprocess.Process
+    control: SimulatorControl
+    url: str
+    printers: list[dict[str, Any]]
+
+
+@asynccontextmanager
+async def start_simulator(
+    *,
+    printers: int | None = 0,
+    models: str = "P1S",
+    clock: str = "manual",
+    time_scale: float = 60.0,
+    announce_port: int = 0,
+    state_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> AsyncIterator[RunningSimulator]:
+    """Run `python -m simulator` (manual clock, no printers, no SSDP by default) and stop it by pid on exit."""
+    process = await asyncio.create_subprocess_exec(
+        *_command(printers, models, clock, time_scale, announce_port, state_dir),
+        cwd=_PROJECT_ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        # The simulator gets SIGTERM if the process that started it dies; started from the event
+        # loop's thread, which lives as long as the test.
+        preexec_fn=die_with_parent,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = await process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the simulator exited ({await process.wait()}) before it was ready")
+        ready = json.loads(line)
+        async with SimulatorControl(ready["control"]) as control:
+            yield RunningSimulator(process, control, ready["control"], ready["printers"])
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                async with asyncio.timeout(15):
+                    await process.wait()
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+class SimulatorProcess:
+    """Blocking counterpart of start_simulator, for scripts: `with SimulatorProcess() as sim: sim.ready`."""
+
+    def __init__(
+        self,
+        *,
+        printers: int | None = None,
+        models: str = "P1S",
+        clock: str = "realtime",
+        time_scale: float = 60.0,
+        announce_port: int = 2021,
+        state_dir: Path | None = None,
+    ) -> None:
+        """Remember the options; start() runs the process."""
+        self._command = _command(printers, models, clock, time_scale, announce_port, state_dir)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready: dict[str, Any] = {}
+
+    def start(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Start the simulator and return its ready line (control URL and printers)."""
+        self.process = subprocess.Popen(
+            self._command, cwd=_PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        )
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], timeout)[0]:
+            self.stop()
+            raise TimeoutError("the simulator did not get ready in time")
+        line = self.process.stdout.readline()
+        if not line:
+            self.stop()
+            raise RuntimeError("the simulator exited before it was ready")
+        self.ready = json.loads(line)
+        return self.ready
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the control API and return the decoded answer."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.ready["control"] + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+        return json.loads(text) if text else None
+
+    def stop(self) -> None:
+        """Stop the simulator by pid (SIGTERM, then SIGKILL after 15 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,509 @@
+"""The simulated farm: printers (broker + FTPS + firmware), the clock, SSDP, and the control API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+import ipaddress
+import json
+import logging
+from pathlib import Path
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from typing import Any
+
+from aiohttp import web
+
+from . import ssdp
+from .broker import MosquittoBroker, create_certificate, free_port, load_certificate, port_is_free
+from .ftps import FtpsServer
+from .printer import DEFAULT_FAILURE, FIRMWARE_USER, ModelSpec, PrinterFirmware, model_spec
+
+_LOGGER = logging.getLogger(__name__)
+ANNOUNCE_INTERVAL = 5.0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SimulatedPrinter:
+    """One printer: its mosquitto broker, its FTPS server and its firmware model."""
+
+    def __init__(
+        self,
+        *,
+        serial: str,
+        name: str,
+        spec: ModelSpec,
+        host: str,
+        mqtt_port: int,
+        ftps_port: int,
+        access_code: str,
+        directory: Path,
+        report_style: str,
+        manual_clock: bool,
+        persistent: bool,
+    ) -> None:
+        """Prepare a printer whose files live in directory; start() brings it online."""
+        self.serial, self.name, self.spec, self.host = serial, name, spec, host
+        self.access_code = access_code
+        self.directory = directory
+        self.persistent = persistent  # listed in the state dir, so its directory is kept
+        self.storage_dir = directory / "sdcard"
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        self.certificate = load_certificate(directory / "tls", serial) or create_certificate(
+            directory / "tls", serial
+        )
+        self._firmware_password = secrets.token_urlsafe(18)
+        self.broker = MosquittoBroker(directory / "broker", host, mqtt_port, self.certificate)
+        self.ftps = FtpsServer(
+            host, ftps_port, self.storage_dir, self.certificate.server_context(), lambda: self.access_code
+        )
+        self.firmware = PrinterFirmware(
+            serial=serial,
+            spec=spec,
+            storage_dir=self.storage_dir,
+            report_style=report_style,
+            manual_clock=manual_clock,
+        )
+        self.online = False
+
+    def _users(self) -> dict[str, str]:
+        return {FIRMWARE_USER: self._firmware_password, "bblp": self.access_code}
+
+    async def start(self) -> None:
+        """Start the broker and FTPS server and connect the firmware: the printer is online."""
+        await self.broker.set_users(self._users())
+        await self.broker.start()
+        await self.ftps.start()
+        await self.firmware.connect(self.host, self.broker.port, self._firmware_password)
+        self.online = True
+
+    async def go_offline(self) -> None:
+        """Stop the broker and the FTPS server; every connection closes. Printing goes on."""
+        self.online = False
+        await self.firmware.disconnect()
+        await self.ftps.stop()
+        await self.broker.stop()
+
+    async def close(self) -> None:
+        """Stop everything for good."""
+        await self.go_offline()
+        await self.firmware.close()
+
+    async def set_access_code(self, access_code: str) -> None:
+        """Change the LAN access code: new logins need it, on MQTT and FTPS alike."""
+        self.access_code = access_code
+        await self.broker.set_users(self._users())
+
+    async def restart_broker(self) -> None:
+        """Restart mosquitto only (clients are disconnected and may reconnect)."""
+        await self.firmware.disconnect()
+        await self.broker.restart()
+        await self.firmware.connect(self.host, self.broker.port, self._firmware_password)
+
+    async def replace_certificate(self) -> str:
+        """Give the printer a new key and certificate (same CN) and restart its broker; return the fingerprint."""
+        self.certificate = create_certificate(self.directory / "tls", self.serial)
+        self.ftps.context = self.certificate.server_context()
+        if self.online:
+            await self.firmware.disconnect()
+            await self.broker.restart(self.certificate)
+            await self.firmware.connect(self.host, self.broker.port, self._firmware_password)
+        else:
+            self.broker.certificate = self.certificate
+        return self.certificate.fingerprint
+
+    def info(self) -> dict[str, Any]:
+        """Return what a client needs to reach this printer."""
+        return {
+            "serial": self.serial,
+            "name": self.name,
+            "model": self.spec.name,
+            "host": self.host,
+            "mqtt_port": self.broker.port,
+            "ftps_port": self.ftps.port,
+            "access_code": self.access_code,
+            "storage_dir": str(self.storage_dir),
+            "fingerprint": self.certificate.fingerprint,
+            "report_style": self.firmware.report_style,
+            "online": self.online,
+            "latency": self.firmware.latency,
+        }
+
+    def details(self) -> dict[str, Any]:
+        """Return info plus the live state, the files on storage and what the printer was told."""
+        files = [
+            {"name": path.name, "size": path.stat().st_size}
+            for path in sorted(self.storage_dir.iterdir())
+            if path.is_file()
+        ]
+        return {
+            **self.info(),
+            "time": self.firmware.now,
+            "state": self.firmware.state,
+            "files": files,
+            "commands": self.firmware.commands,
+            "gcode_lines": self.firmware.gcode_lines,
+        }
+
+
+class Farm:
+    """All simulated printers, their shared clock and their SSDP announcements."""
+
+    def __init__(self, state_dir: Path, *, manual_clock: bool, time_scale: float, announce_port: int) -> None:
+        """Create an empty farm keeping its files in state_dir."""
+        self.state_dir = state_dir
+        self.manual_clock = manual_clock
+        self.time_scale = time_scale
+        self.announce_port = announce_port
+        self.printers: dict[str, SimulatedPrinter] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def add_printer(
+        self,
+        model: str,
+        *,
+        serial: str | None = None,
+        name: str | None = None,
+        access_code: str | None = None,
+        host: str = "127.0.0.1",
+        mqtt_port: int | None = None,
+        ftps_port: int | None = None,
+        report_style: str | None = None,
+        persistent: bool = False,
+    ) -> SimulatedPrinter:
+        """Create and start a printer; raise ValueError for a bad argument."""
+        try:
+            spec = model_spec(model)
+        except KeyError:
+            raise ValueError(f"unknown model {model!r}") from None
+        if not _is_loopback(host):
+            raise ValueError("host must be a 127.x.x.x address")
+        if report_style not in (None, "delta", "full"):
+            raise ValueError("report_style must be 'delta' or 'full'")
+        serial = serial or spec.serial_prefix + "".join(str(secrets.randbelow(10)) for _ in range(9))
+        if serial in self.printers or not serial.isalnum():
+            raise ValueError(f"serial {serial!r} is taken or not alphanumeric")
+        printer = SimulatedPrinter(
+            serial=serial,
+            name=name or f"Simulated {spec.name} {serial[-4:]}",
+            spec=spec,
+            host=host,
+            mqtt_port=mqtt_port or free_port(host),
+            ftps_port=ftps_port or free_port(host),
+            access_code=access_code or f"{secrets.randbelow(10**8):08d}",
+            directory=self.state_dir / "printers" / serial,
+            report_style=report_style or spec.report_style,
+            manual_clock=self.manual_clock,
+            persistent=persistent,
+        )
+        self.printers[serial] = printer
+        try:
+            await printer.start()
+        except BaseException:
+            del self.printers[serial]
+            await printer.close()
+            raise
+        self._announce(printer)
+        return printer
+
+    async def remove_printer(self, serial: str) -> None:
+        """Stop a printer and forget it (its files too, unless it is one of the command line's)."""
+        printer = self.printers.pop(serial)
+        await printer.close()
+        if not printer.persistent:
+            shutil.rmtree(printer.directory, ignore_errors=True)
+
+    async def add_command_line_printers(self, count: int, models: list[str]) -> None:
+        """Start count printers on 127.0.0.2, .3, ... with serials and codes kept in the state dir."""
+        saved_file = self.state_dir / "printers.json"
+        saved: list[dict[str, str]] = json.loads(saved_file.read_text()) if saved_file.exists() else []
+        wanted: list[dict[str, Any]] = []
+        for index in range(count):
+            spec = model_spec(models[index % len(models)])
+            host = f"127.0.0.{index + 2}"
+            entry = saved[index] if index < len(saved) and saved[index].get("model") == spec.name else None
+            entry = entry or {
+                "model": spec.name,
+                "serial": spec.serial_prefix + "".join(str(secrets.randbelow(10)) for _ in range(9)),
+                "name": f"Simulated {spec.name} {index + 1}",
+                "access_code": f"{secrets.randbelow(10**8):08d}",
+            }
+            saved[index : index + 1] = [entry]
+            wanted.append(
+                {
+                    **entry,
+                    "host": host,
+                    # The standard ports when free (so a LAN-style setup works), else any free port.
+                    "mqtt_port": 8883 if port_is_free(host, 8883) else None,
+                    "ftps_port": 990 if port_is_free(host, 990) else None,
+                }
+            )
+        saved_file.write_text(json.dumps(saved, indent=2))
+        await asyncio.gather(*(self.add_printer(persistent=True, **printer) for printer in wanted))
+
+    def start_background(self) -> None:
+        """Start the realtime ticker (unless the clock is manual) and the SSDP announcer."""
+        if not self.manual_clock:
+            self._tasks.append(asyncio.create_task(self._tick()))
+        if self.announce_port:
+            self._tasks.append(asyncio.create_task(self._announce_forever()))
+
+    async def close(self) -> None:
+        """Stop every printer and background task."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(
+            *(self.remove_printer(serial) for serial in list(self.printers)), return_exceptions=True
+        )
+
+    async def _tick(self) -> None:
+        """Realtime clock: once a real second, advance every printer by time_scale seconds, one report each."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time()
+            seconds, last = (now - last) * self.time_scale, now
+            for printer in list(self.printers.values()):
+                printer.firmware.advance(seconds, report_every=seconds)
+
+    async def _announce_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ANNOUNCE_INTERVAL)
+            for printer in list(self.printers.values()):
+                self._announce(printer)
+
+    def _announce(self, printer: SimulatedPrinter) -> None:
+        if self.announce_port and printer.online:
+            message = ssdp.notify_message(
+                host=printer.host,
+                serial=printer.serial,
+                model_code=printer.spec.code,
+                name=printer.name,
+                firmware=printer.spec.firmware,
+            )
+            ssdp.announce(message, printer.host, self.announce_port)
+
+
+# --- control API ------------------------------------------------------------------------------
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _error(web.HTTPBadRequest, "the body must be a JSON object")
+    return body
+
+
+def make_app(farm: Farm) -> web.Application:
+    """Build the control API's aiohttp application."""
+    routes = web.RouteTableDef()
+
+    def printer_of(request: web.Request) -> SimulatedPrinter:
+        printer = farm.printers.get(request.match_info["serial"])
+        if printer is None:
+            raise _error(web.HTTPNotFound, "no such printer")
+        return printer
+
+    def action(path: str) -> Callable[[Callable[[SimulatedPrinter, dict[str, Any]], Awaitable[Any]]], Any]:
+        """Register POST /printers/{serial}/<path>: the handler gets the printer and the JSON body."""
+
+        def register(handler: Callable[[SimulatedPrinter, dict[str, Any]], Awaitable[Any]]) -> Any:
+            async def view(request: web.Request) -> web.Response:
+                printer = printer_of(request)
+                return web.json_response(await handler(printer, await _body(request)))
+
+            routes.post(f"/printers/{{serial}}/{path}")(view)
+            return handler
+
+        return register
+
+    @routes.get("/printers")
+    async def list_printers(_: web.Request) -> web.Response:
+        return web.json_response([printer.info() for printer in farm.printers.values()])
+
+    @routes.post("/printers")
+    async def create_printer(request: web.Request) -> web.Response:
+        body = await _body(request)
+        allowed = {"model", "serial", "name", "access_code", "host", "mqtt_port", "ftps_port", "report_style"}
+        if "model" not in body or set(body) - allowed:
+            raise _error(web.HTTPBadRequest, f"expected 'model' and optionally {sorted(allowed - {'model'})}")
+        try:
+            printer = await farm.add_printer(**body)
+        except (ValueError, TypeError) as err:
+            raise _error(web.HTTPBadRequest, str(err)) from None
+        return web.json_response(printer.info(), status=201)
+
+    @routes.get("/printers/{serial}")
+    async def get_printer(request: web.Request) -> web.Response:
+        return web.json_response(printer_of(request).details())
+
+    @routes.delete("/printers/{serial}")
+    async def delete_printer(request: web.Request) -> web.Response:
+        await farm.remove_printer(printer_of(request).serial)
+        return web.Response(status=204)
+
+    @routes.put("/printers/{serial}/files/{name}")
+    async def put_file(request: web.Request) -> web.Response:
+        printer = printer_of(request)
+        name = request.match_info["name"]
+        if name in (".", "..") or "/" in name:
+            raise _error(web.HTTPBadRequest, "invalid file name")
+        path = printer.storage_dir / name
+        with path.open("wb") as file:  # local disk, simulator only
+            async for chunk in request.content.iter_chunked(65536):
+                file.write(chunk)
+        return web.json_response({"name": name, "size": path.stat().st_size}, status=201)
+
+    @action("advance")
+    async def advance(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise _error(web.HTTPBadRequest, "'seconds' must be a number >= 0")
+        printer.firmware.advance(seconds)
+        return {"time": printer.firmware.now, "state": printer.firmware.state}
+
+    @action("start")
+    async def start(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body.get("file"), str):
+            raise _error(web.HTTPBadRequest, "'file' is required")
+        if reason := printer.firmware.start_print(body["file"]):
+            raise _error(web.HTTPConflict, reason)
+        printer.firmware.report()
+        return {"state": printer.firmware.state}
+
+    @action("fail")
+    async def fail(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        if reason := printer.firmware.fail(int(body.get("print_error", DEFAULT_FAILURE))):
+            raise _error(web.HTTPConflict, reason)
+        return {"state": printer.firmware.state}
+
+    @action("offline")
+    async def offline(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
+        if printer.online:
+            await printer.go_offline()
+        return printer.info()
+
+    @action("online")
+    async def online(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
+        if not printer.online:
+            await printer.start()
+            farm._announce(printer)
+        return printer.info()
+
+    @action("access_code")
+    async def access_code(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        code = body.get("access_code")
+        if not isinstance(code, str) or not code:
+            raise _error(web.HTTPBadRequest, "'access_code' must be a non-empty string")
+        await printer.set_access_code(code)
+        return printer.info()
+
+    @action("latency")
+    async def latency(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise _error(web.HTTPBadRequest, "'seconds' must be a number >= 0")
+        printer.firmware.latency = float(seconds)
+        return printer.info()
+
+    @action("certificate")
+    async def certificate(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
+        return {"fingerprint": await printer.replace_certificate()}
+
+    @action("broker/restart")
+    async def restart_broker(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
+        if not printer.online:
+            raise _error(web.HTTPConflict, "the printer is offline")
+        await printer.restart_broker()
+        return printer.info()
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+# --- process ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    parser.add_argument("--printers", type=int, help="printers to start (default: one per model)")
+    parser.add_argument("--models", default="P1S", help="comma-separated models, cycled (default: P1S)")
+    parser.add_argument("--clock", choices=("manual", "realtime"), default="realtime")
+    parser.add_argument("--time-scale", type=float, default=60.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "--announce-port", type=int, default=2021, help="SSDP datagrams go to 127.0.0.1:PORT; 0 disables"
+    )
+    parser.add_argument("--control-host", default="127.0.0.1")
+    parser.add_argument("--control-port", type=int, default=0)
+    parser.add_argument("--state-dir", type=Path, help="where serials, certificates and stored files persist")
+    args = parser.parse_args(argv)
+    if not _is_loopback(args.control_host):
+        parser.error("--control-host must be a 127.x.x.x address")
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run the farm until SIGTERM or SIGINT, printing the ready line on stdout."""
+    temporary = args.state_dir is None
+    state_dir: Path = Path(tempfile.mkdtemp(prefix="print-farm-sim-")) if temporary else args.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    farm = Farm(
+        state_dir,
+        manual_clock=args.clock == "manual",
+        time_scale=args.time_scale,
+        announce_port=args.announce_port,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    runner = web.AppRunner(make_app(farm), access_log=None)
+    try:
+        models = [model.strip() for model in args.models.split(",") if model.strip()]
+        await farm.add_command_line_printers(len(models) if args.printers is None else args.printers, models)
+        await runner.setup()
+        site = web.TCPSite(runner, args.control_host, args.control_port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        farm.start_background()
+        ready = {"control": f"http://{host}:{port}", "printers": [p.info() for p in farm.printers.values()]}
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+        await stopping.wait()
+    finally:
+        await runner.cleanup()
+        await farm.close()
+        if temporary:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m simulator`."""
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="simulator %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(parse_args(argv)))

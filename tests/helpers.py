@@ -1,0 +1,67 @@
+"""Test helpers: set up the farm against simulated printers and wait for what they report."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.print_farm.const import DOMAIN
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+
+from .conftest import printer_subentry_data
+
+
+def farm_entry(*printers: dict[str, Any], names: list[str] | None = None) -> MockConfigEntry:
+    """A Print Farm entry with one subentry per simulated printer (discovery on loopback, port 0)."""
+    subentries = [
+        ConfigSubentryData(
+            data=printer_subentry_data(printer),
+            subentry_type="printer",
+            title=(names[index] if names else f"Printer {index + 1}"),
+            unique_id=printer["serial"],
+        )
+        for index, printer in enumerate(printers)
+    ]
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Print Farm",
+        data={"discovery_host": "127.0.0.1", "discovery_port": 0},
+        subentries_data=subentries,
+    )
+
+
+async def setup_farm(hass: HomeAssistant, *printers: dict[str, Any], names: list[str] | None = None) -> MockConfigEntry:
+    """Add and set up the farm, and wait until every printer has reported."""
+    entry = farm_entry(*printers, names=names)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for printer in entry.runtime_data.printers.values():
+        await printer.client.wait_for_first_report(10)
+        await wait_until(hass, lambda printer=printer: printer.client.fields["gcode_state"] is not None)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def wait_until(hass: HomeAssistant, condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Wait for a condition that a printer's report will make true, woken by each printer change."""
+    changed = asyncio.Event()
+    removers = [
+        printer.client.add_listener(lambda fields: changed.set())
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if hasattr(entry, "runtime_data")
+        for printer in entry.runtime_data.printers.values()
+    ]
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await changed.wait()
+                changed.clear()
+    finally:
+        for remove in removers:
+            remove()
+    await hass.async_block_till_done()
