@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 from dataclasses import dataclass
 import datetime
 import hashlib
@@ -15,7 +14,6 @@ import shutil
 import signal
 import socket
 import ssl
-import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,8 +22,7 @@ from cryptography.x509.oid import NameOID
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+SETPRIV = shutil.which("setpriv")
 
 
 class BrokerError(RuntimeError):
@@ -74,7 +71,8 @@ def create_certificate(directory: Path, common_name: str) -> Certificate:
     )
     key_file.chmod(0o600)
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return load_certificate(directory, common_name) or _unreachable()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return Certificate(cert_file, key_file, hashlib.sha256(der).hexdigest())
 
 
 def load_certificate(directory: Path, common_name: str) -> Certificate | None:
@@ -88,10 +86,6 @@ def load_certificate(directory: Path, common_name: str) -> Certificate | None:
         return None
     der = cert.public_bytes(serialization.Encoding.DER)
     return Certificate(cert_file, key_file, hashlib.sha256(der).hexdigest())
-
-
-def _unreachable() -> Certificate:
-    raise BrokerError("the certificate just written cannot be read back")
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -113,10 +107,13 @@ def free_port(host: str) -> int:
     return port
 
 
-def die_with_parent() -> None:
-    """Have Linux SIGTERM this (child) process when the simulator dies, so no broker outlives it."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def dying_with_parent(command: list[str]) -> list[str]:
+    """Prefix command so Linux SIGTERMs it when the thread that starts it dies (no orphans).
+
+    util-linux's setpriv sets the parent-death signal and then runs the command; without it
+    (not Linux) the command runs as is and relies on a clean stop.
+    """
+    return [SETPRIV, "--pdeathsig", "TERM", "--", *command] if SETPRIV else command
 
 
 def _connect_packet(username: str, password: str) -> bytes:
@@ -192,13 +189,10 @@ class MosquittoBroker:
         )
         with (self.directory / "mosquitto.stderr").open("ab") as stderr:
             self._process = await asyncio.create_subprocess_exec(
-                MOSQUITTO,
-                "-c",
-                str(config),
+                *dying_with_parent([MOSQUITTO, "-c", str(config)]),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
-                preexec_fn=die_with_parent,
             )
         user, password = next(iter(self._users.items()))
         await self._wait_for_login(user, password)

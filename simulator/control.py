@@ -17,7 +17,7 @@ import urllib.request
 
 import aiohttp
 
-from .broker import die_with_parent
+from .broker import dying_with_parent
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,13 +167,11 @@ async def start_simulator(
 ) -> AsyncIterator[RunningSimulator]:
     """Run `python -m simulator` (manual clock, no printers, no SSDP by default) and stop it by pid on exit."""
     process = await asyncio.create_subprocess_exec(
-        *_command(printers, models, clock, time_scale, announce_port, state_dir),
+        # SIGTERM if the starting thread (the event loop's, which outlives the test) dies.
+        *dying_with_parent(_command(printers, models, clock, time_scale, announce_port, state_dir)),
         cwd=_PROJECT_ROOT,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
-        # The simulator gets SIGTERM if the process that started it dies; started from the event
-        # loop's thread, which lives as long as the test.
-        preexec_fn=die_with_parent,
     )
     try:
         assert process.stdout is not None
@@ -216,7 +214,11 @@ class SimulatorProcess:
     def start(self, timeout: float = 30.0) -> dict[str, Any]:
         """Start the simulator and return its ready line (control URL and printers)."""
         self.process = subprocess.Popen(
-            self._command, cwd=_PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+            # SIGTERM when the starting thread dies: call start() from a thread that outlives the use.
+            dying_with_parent(self._command),
+            cwd=_PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
         )
         assert self.process.stdout is not None
         if not select.select([self.process.stdout], [], [], timeout)[0]:

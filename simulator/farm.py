@@ -1,4 +1,20 @@
-"""The simulated farm: printers (broker + FTPS + firmware), the clock, SSDP, and the control API."""
+"""The simulated farm: printers (broker + FTPS + firmware), the clock, SSDP, and the control API.
+
+Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 409):
+    GET    /printers                          every printer's info
+    POST   /printers                          {model, serial?, name?, access_code?, host?, mqtt_port?,
+                                              ftps_port?, report_style?} -> 201 info
+    GET    /printers/{serial}                 info + state + files + commands + gcode_lines
+    DELETE /printers/{serial}                 -> 204
+    PUT    /printers/{serial}/files/{name}    raw body -> 201 {name, size}
+    POST   /printers/{serial}/advance         {seconds} -> {time, state}
+    POST   /printers/{serial}/start           {file} -> {state}   (a print started on the printer)
+    POST   /printers/{serial}/fail            {print_error?} -> {state}
+    POST   /printers/{serial}/offline | online | broker/restart -> info
+    POST   /printers/{serial}/access_code     {access_code} -> info
+    POST   /printers/{serial}/latency         {seconds} -> info
+    POST   /printers/{serial}/certificate     -> {fingerprint}
+"""
 
 from __future__ import annotations
 
@@ -20,7 +36,14 @@ from typing import Any
 from aiohttp import web
 
 from . import ssdp
-from .broker import MosquittoBroker, create_certificate, free_port, load_certificate, port_is_free
+from .broker import (
+    BrokerError,
+    MosquittoBroker,
+    create_certificate,
+    free_port,
+    load_certificate,
+    port_is_free,
+)
 from .ftps import FtpsServer
 from .printer import DEFAULT_FAILURE, FIRMWARE_USER, ModelSpec, PrinterFirmware, model_spec
 
@@ -214,7 +237,7 @@ class Farm:
             del self.printers[serial]
             await printer.close()
             raise
-        self._announce(printer)
+        self.announce(printer)
         return printer
 
     async def remove_printer(self, serial: str) -> None:
@@ -282,9 +305,10 @@ class Farm:
         while True:
             await asyncio.sleep(ANNOUNCE_INTERVAL)
             for printer in list(self.printers.values()):
-                self._announce(printer)
+                self.announce(printer)
 
-    def _announce(self, printer: SimulatedPrinter) -> None:
+    def announce(self, printer: SimulatedPrinter) -> None:
+        """Send one SSDP NOTIFY for an online printer (when announcements are on)."""
         if self.announce_port and printer.online:
             message = ssdp.notify_message(
                 host=printer.host,
@@ -348,10 +372,14 @@ def make_app(farm: Farm) -> web.Application:
         allowed = {"model", "serial", "name", "access_code", "host", "mqtt_port", "ftps_port", "report_style"}
         if "model" not in body or set(body) - allowed:
             raise _error(web.HTTPBadRequest, f"expected 'model' and optionally {sorted(allowed - {'model'})}")
+        if any(not isinstance(body.get(key, 1), int) for key in ("mqtt_port", "ftps_port")):
+            raise _error(web.HTTPBadRequest, "ports must be integers")
         try:
             printer = await farm.add_printer(**body)
         except (ValueError, TypeError) as err:
             raise _error(web.HTTPBadRequest, str(err)) from None
+        except (BrokerError, OSError) as err:  # a port in use, most likely
+            raise _error(web.HTTPConflict, f"the printer could not start: {err}") from None
         return web.json_response(printer.info(), status=201)
 
     @routes.get("/printers/{serial}")
@@ -385,16 +413,20 @@ def make_app(farm: Farm) -> web.Application:
 
     @action("start")
     async def start(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(body.get("file"), str):
-            raise _error(web.HTTPBadRequest, "'file' is required")
-        if reason := printer.firmware.start_print(body["file"]):
+        name = body.get("file")
+        if not isinstance(name, str) or "/" in name or not (printer.storage_dir / name).is_file():
+            raise _error(web.HTTPNotFound, "'file' must name a file on the printer's storage")
+        if reason := printer.firmware.start_print(name):
             raise _error(web.HTTPConflict, reason)
         printer.firmware.report()
         return {"state": printer.firmware.state}
 
     @action("fail")
     async def fail(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
-        if reason := printer.firmware.fail(int(body.get("print_error", DEFAULT_FAILURE))):
+        print_error = body.get("print_error", DEFAULT_FAILURE)
+        if not isinstance(print_error, int):
+            raise _error(web.HTTPBadRequest, "'print_error' must be an integer")
+        if reason := printer.firmware.fail(print_error):
             raise _error(web.HTTPConflict, reason)
         return {"state": printer.firmware.state}
 
@@ -408,7 +440,7 @@ def make_app(farm: Farm) -> web.Application:
     async def online(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
         if not printer.online:
             await printer.start()
-            farm._announce(printer)
+            farm.announce(printer)
         return printer.info()
 
     @action("access_code")
@@ -460,6 +492,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, help="where serials, certificates and stored files persist")
     args = parser.parse_args(argv)
+    if args.printers is not None and not 0 <= args.printers <= 250:
+        parser.error("--printers must be between 0 and 250 (one 127.0.0.x address each)")
     if not _is_loopback(args.control_host):
         parser.error("--control-host must be a 127.x.x.x address")
     return args

@@ -3,6 +3,9 @@
 TLS starts with the first byte on the control port. Data connections are TLS too and are refused
 unless they resume the control connection's TLS session, as on the printers, so a client that
 forgets to pass the session fails here as it would on real hardware.
+
+TLS 1.3 is allowed: the server sends its session tickets right after the handshake, before the
+220 greeting, so a client holds a resumable session once it has read the greeting.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ class FtpsServer:
         self._writers.add(writer)
         try:
             await _Session(self, reader, writer).run()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            pass  # the client went away (ssl.SSLError is an OSError)
+        except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the client went away (ssl.SSLError is an OSError) or sent an endless line
         finally:
             self._writers.discard(writer)
             writer.transport.abort()

@@ -32,6 +32,7 @@ CANCELLED_ERROR: Final = 50348044  # what a real printer reports when a print is
 DEFAULT_FAILURE: Final = 0x0300_4002  # an arbitrary firmware error code for injected failures
 DEFAULT_DURATION: Final = 30 * 60.0
 DEFAULT_LAYERS: Final = 50
+HISTORY: Final = 1000  # commands and G-code lines kept for the control API
 REPORT_INTERVAL: Final = 10.0  # simulated seconds between reports while the manual clock advances
 PRINTING: Final = frozenset({"PREPARE", "RUNNING", "PAUSE"})
 AMBIENT: Final = {"nozzle_temper": 24.0, "bed_temper": 23.0, "chamber_temper": 25.0}
@@ -73,9 +74,13 @@ MODELS: Final = {
 
 def model_spec(name: str) -> ModelSpec:
     """Return the spec for a model name such as "P1S", "x1c" or "A1 mini"; raise KeyError otherwise."""
-    wanted = re.sub(r"[\s_-]", "", name).upper()
+
+    def squeeze(text: str) -> str:
+        return re.sub(r"[\s_-]", "", text).upper()
+
+    wanted = squeeze(name)
     for spec in MODELS.values():
-        if wanted in (spec.name.replace(" ", "").upper(), spec.code.upper()):
+        if wanted in (squeeze(spec.name), squeeze(spec.code)):
             return spec
     aliases = {"A1M": "A1 mini", "X1CARBON": "X1C"}
     return MODELS[aliases[wanted]]
@@ -89,14 +94,16 @@ def _seconds(text: str) -> float | None:
 
 
 def _gcode_header(text: str) -> tuple[float | None, int | None]:
-    """Return (duration s, layers) stated in a G-code header or footer."""
+    """Return (duration s, layers) stated in a BambuStudio, PrusaSlicer or Cura header or footer."""
     duration = layers = None
     if (match := re.search(r"total estimated time:\s*([0-9dhms ]+)", text)) or (
         match := re.search(r"estimated printing time \(normal mode\)\s*=\s*([0-9dhms ]+)", text)
     ):
         duration = _seconds(match.group(1))
-    if match := re.search(r"; total layer(?: number:| count =|s count =)\s*(\d+)", text):
-        layers = int(match.group(1))
+    elif match := re.search(r"^;TIME:(\d+)", text, re.M):
+        duration = float(match.group(1))
+    if match := re.search(r"; total layers? (?:number:|count =)\s*(\d+)|^;LAYER_COUNT:(\d+)", text, re.M):
+        layers = int(match.group(1) or match.group(2))
     return duration, layers
 
 
@@ -346,8 +353,12 @@ class PrinterFirmware:
         self._client = client
         if self._worker is None:
             self._worker = asyncio.create_task(self._serve_requests())
-        async with asyncio.timeout(10):
-            await self._subscribed.wait()
+        try:
+            async with asyncio.timeout(10):
+                await self._subscribed.wait()
+        except TimeoutError:
+            await self.disconnect()
+            raise
 
     async def disconnect(self) -> None:
         """Leave the broker (before it stops), keeping the state."""
@@ -411,6 +422,7 @@ class PrinterFirmware:
         if not isinstance(request, dict):
             return
         self.commands.append({"time": self.now, "request": request})
+        del self.commands[:-HISTORY]
         for kind, body in request.items():
             if not isinstance(body, dict):
                 continue
@@ -445,8 +457,6 @@ class PrinterFirmware:
         elif command == "print_speed" and str(body.get("param")) in ("1", "2", "3", "4"):
             level = int(body["param"])
             self._state.update(spd_lvl=level, spd_mag={1: 50, 2: 100, 3: 124, 4: 166}[level])
-        elif command == "push_status":
-            return  # our own reports come back to us through the broker
         else:
             reason = f"unsupported command {command!r}"
         self._answer("print", body, reason)
@@ -469,7 +479,7 @@ class PrinterFirmware:
             plate=int(plate.group(1)) if plate else 1,
             subtask_name=str(body["subtask_name"]) if body.get("subtask_name") else None,
             use_ams=bool(body.get("use_ams", True)),
-            ams_mapping=[int(i) for i in mapping] if isinstance(mapping, list) else [],
+            ams_mapping=[i for i in mapping if isinstance(i, int)] if isinstance(mapping, list) else [],
             calibrations=frozenset(
                 option
                 for option, keys in (
@@ -488,6 +498,7 @@ class PrinterFirmware:
         heaters |= {"M140": "bed_target_temper", "M190": "bed_target_temper"}
         for line in filter(None, (raw.strip() for raw in text.split("\n"))):
             self.gcode_lines.append(line)
+            del self.gcode_lines[:-HISTORY]
             words = line.split(";")[0].split()
             if words and (key := heaters.get(words[0].upper())):
                 for word in words[1:]:

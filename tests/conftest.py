@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 import logging
 from pathlib import Path
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 import pytest
 
@@ -24,7 +25,9 @@ def fail_on_blocking_call(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which Home Assistant logged a blocking call in the event loop."""
     caplog.set_level(logging.WARNING, logger="homeassistant.util.loop")
     yield
-    blocking = [record.getMessage() for record in caplog.records if "Detected blocking call" in record.getMessage()]
+    blocking = [
+        record.getMessage() for record in caplog.records if "Detected blocking call" in record.getMessage()
+    ]
     assert not blocking, "blocking call in the event loop:\n" + "\n".join(blocking)
 
 
@@ -36,7 +39,9 @@ def simulator_process() -> Iterator[SimulatorProcess]:
 
 
 @pytest.fixture
-async def simulator(simulator_process: SimulatorProcess, socket_enabled: None) -> AsyncIterator[SimulatorControl]:
+async def simulator(
+    simulator_process: SimulatorProcess, socket_enabled: None
+) -> AsyncIterator[SimulatorControl]:
     """The control API of the session's simulator (sockets allowed, to 127.0.0.1 only)."""
     async with SimulatorControl(simulator_process.ready["control"]) as control:
         yield control
@@ -70,3 +75,14 @@ def printer_subentry_data(printer: dict[str, Any]) -> dict[str, Any]:
         "model": printer["model"],
         "firmware": None,
     }
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Enable the entities that are disabled by default (for snapshots of every entity)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.print_farm.const import DOMAIN
-from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.core import HomeAssistant
 
 from .conftest import printer_subentry_data
 
@@ -34,7 +34,9 @@ def farm_entry(*printers: dict[str, Any], names: list[str] | None = None) -> Moc
     )
 
 
-async def setup_farm(hass: HomeAssistant, *printers: dict[str, Any], names: list[str] | None = None) -> MockConfigEntry:
+async def setup_farm(
+    hass: HomeAssistant, *printers: dict[str, Any], names: list[str] | None = None
+) -> MockConfigEntry:
     """Add and set up the farm, and wait until every printer has reported."""
     entry = farm_entry(*printers, names=names)
     entry.add_to_hass(hass)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-import pytest
-
-from custom_components.print_farm.const import DOMAIN
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+import pytest
+
+from custom_components.print_farm.const import DOMAIN
 from simulator.control import SimulatorControl
 from simulator.ssdp import notify_message
 
@@ -65,10 +65,14 @@ async def test_add_printer_errors_then_success(
     hass: HomeAssistant, sim_printer: dict[str, Any], bad: dict[str, Any], error: str
 ) -> None:
     entry = await _empty_farm(hass)
-    result = await hass.config_entries.subentries.async_init((entry.entry_id, "printer"), context={"source": SOURCE_USER})
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "printer"), context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "connect"
-    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form_input(sim_printer, **bad))
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_input(sim_printer, **bad)
+    )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": error}
     # The access code is never echoed back into the form.
@@ -89,10 +93,14 @@ async def test_add_printer_already_configured_then_another(
     hass: HomeAssistant, sim_printer: dict[str, Any], sim_x1: dict[str, Any]
 ) -> None:
     entry = await setup_farm(hass, sim_printer)
-    result = await hass.config_entries.subentries.async_init((entry.entry_id, "printer"), context={"source": SOURCE_USER})
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "printer"), context={"source": SOURCE_USER}
+    )
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form_input(sim_printer))
     assert result["errors"] == {"base": "already_configured"}
-    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form_input(sim_x1, name="X1"))
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form_input(sim_x1, name="X1")
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["model"] == "X1C"
 
@@ -126,31 +134,41 @@ def _free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_discovered_printer_is_offered(
-    hass: HomeAssistant, sim_printer: dict[str, Any]
-) -> None:
+async def test_discovered_printer_is_offered(hass: HomeAssistant, sim_printer: dict[str, Any]) -> None:
     port = _free_udp_port()
     entry = farm_entry()
     entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(entry, data={"discovery_host": "127.0.0.1", "discovery_port": port})
+    hass.config_entries.async_update_entry(
+        entry, data={"discovery_host": "127.0.0.1", "discovery_port": port}
+    )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     message = notify_message(
-        host=sim_printer["host"], serial=sim_printer["serial"], model_code="C12", name="Attic", firmware="01.07.00.00"
+        host=sim_printer["host"],
+        serial=sim_printer["serial"],
+        model_code="C12",
+        name="Attic",
+        firmware="01.07.00.00",
     )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(message, ("127.0.0.1", port))
         sender.sendto(b"NOTIFY * HTTP/1.1\r\nNT: upnp:rootdevice\r\n\r\n", ("127.0.0.1", port))
     await hass.async_block_till_done()
-    result = await hass.config_entries.subentries.async_init((entry.entry_id, "printer"), context={"source": SOURCE_USER})
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "printer"), context={"source": SOURCE_USER}
+    )
     if result["step_id"] != "user":  # the datagram had not been read yet: one more loop turn
         await hass.async_block_till_done()
-        result = await hass.config_entries.subentries.async_init((entry.entry_id, "printer"), context={"source": SOURCE_USER})
+        result = await hass.config_entries.subentries.async_init(
+            (entry.entry_id, "printer"), context={"source": SOURCE_USER}
+        )
     assert result["step_id"] == "user"
     options = result["data_schema"].schema["discovered"].config["options"]
     assert [option["value"] for option in options] == [sim_printer["serial"], "manual"]
     assert "P1S" in options[0]["label"]
-    result = await hass.config_entries.subentries.async_configure(result["flow_id"], {"discovered": sim_printer["serial"]})
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {"discovered": sim_printer["serial"]}
+    )
     assert result["step_id"] == "connect"
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],

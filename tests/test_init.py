@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from custom_components.print_farm.const import DOMAIN
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+
+from custom_components.print_farm.const import DOMAIN
 
 from .conftest import printer_subentry_data
 from .helpers import setup_farm, wait_until
@@ -42,7 +43,9 @@ async def test_subentry_added_and_removed_at_runtime(
     # The first printer kept its connection.
     assert farm.printers[first.subentry.subentry_id] is first
     assert first.client.online
-    await wait_until(hass, lambda: farm.printers[subentry.subentry_id].client.fields["gcode_state"] is not None)
+    await wait_until(
+        hass, lambda: farm.printers[subentry.subentry_id].client.fields["gcode_state"] is not None
+    )
     assert hass.states.get("sensor.x1_status").state == "idle"
     assert farm.printers[subentry.subentry_id].printer_id == 2
 

@@ -105,6 +105,8 @@ class PrinterCoordinator:
         data = subentry.data
         self.serial: str = data[CONF_SERIAL]
         self.client = self._make_client()
+        # What the client was built from: Home Assistant updates subentries in place.
+        self._applied = (dict(data), subentry.title)
         self._listeners: dict[FieldListener, frozenset[str]] = {}
         self._remove_client_listener: CALLBACK_TYPE | None = None
 
@@ -161,15 +163,20 @@ class PrinterCoordinator:
             self._remove_client_listener = None
         await self.client.stop()
 
-    async def async_update_subentry(self, subentry: ConfigSubentry) -> None:
-        """Take a changed subentry: reconnect only when the connection details changed."""
-        old, self.subentry = self.subentry, subentry
-        if subentry.data != old.data:
+    async def async_apply_subentry(self, subentry: ConfigSubentry) -> None:
+        """Follow a changed subentry (Home Assistant changes it in place): reconnect only for new connection details."""
+        self.subentry = subentry
+        applied = (dict(subentry.data), subentry.title)
+        if applied == self._applied:
+            return
+        reconnect = applied[0] != self._applied[0]
+        self._applied = applied
+        if reconnect:
             await self.async_stop()
             self.client = self._make_client()
             await self.async_start()
         self._update_device()
-        # Every entity re-reads its value from the new client (most become unavailable first).
+        # Every entity re-reads its value (from the new client, if there is one).
         for listener in tuple(self._listeners):
             listener()
 

@@ -98,7 +98,9 @@ async def test_changed_certificate_is_refused_before_login(
         await client.stop()
 
 
-async def test_full_report_then_deltas_merge(simulator: SimulatorControl, sim_printer: dict[str, Any]) -> None:
+async def test_full_report_then_deltas_merge(
+    simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
     client = make_client(sim_printer)
     client.start()
     try:
@@ -150,7 +152,9 @@ async def test_commands_are_acknowledged(simulator: SimulatorControl, sim_printe
         await client.stop()
 
 
-async def test_slow_acknowledgement_times_out(simulator: SimulatorControl, sim_printer: dict[str, Any]) -> None:
+async def test_slow_acknowledgement_times_out(
+    simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
     client = make_client(sim_printer, ack_timeout=0.5)
     client.start()
     try:
@@ -162,7 +166,9 @@ async def test_slow_acknowledgement_times_out(simulator: SimulatorControl, sim_p
         await client.stop()
 
 
-async def test_reconnects_after_broker_restart(simulator: SimulatorControl, sim_printer: dict[str, Any]) -> None:
+async def test_reconnects_after_broker_restart(
+    simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
     client = make_client(sim_printer)
     client.start()
     try:

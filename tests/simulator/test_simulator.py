@@ -44,6 +44,7 @@ class Reports:
         self.printer = printer
         self.serial = printer["serial"]
         self.merged: dict[str, Any] = {}  # push_status reports merged, as a client keeps them
+        self.history: list[tuple[str, int]] = []  # (gcode_state, stg_cur) after each push_status
         self._loop = asyncio.get_running_loop()
         self._messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._connected: asyncio.Future[Any] = self._loop.create_future()
@@ -99,6 +100,7 @@ class Reports:
                 body = message.get("print", {})
                 if body.get("command") == "push_status":
                     self.merged.update(body)
+                    self.history.append((self.merged.get("gcode_state", ""), self.merged.get("stg_cur", -1)))
                 if predicate(message):
                     return message
 
@@ -108,6 +110,10 @@ class Reports:
         while not (seen and done(self.merged)):
             seen.append((await self.next(_is_status))["print"])
         return seen
+
+
+def _collapse(history: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    return [item for index, item in enumerate(history) if index == 0 or history[index - 1] != item]
 
 
 def _is_status(message: dict[str, Any]) -> bool:
@@ -210,6 +216,13 @@ async def test_project_file_prints_to_finish(
         reports.merged["layer_num"],
         reports.merged["mc_remaining_time"],
     ) == (100, 20, 0)
+    assert _collapse(reports.history) == [
+        ("PREPARE", 2),  # heatbed preheating
+        ("PREPARE", 1),  # auto bed levelling
+        ("PREPARE", 7),  # heating the hotend
+        ("RUNNING", 0),
+        ("FINISH", 255),
+    ]
     printer = await control.printer(serial)
     assert printer["state"]["gcode_state"] == "FINISH"
     assert printer["commands"][-1]["request"]["print"]["command"] == "project_file"

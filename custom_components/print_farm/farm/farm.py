@@ -80,8 +80,8 @@ class PrintFarm:
                 await printer.async_stop()
                 del self.printers[subentry_id]
                 await self.registry.async_remove(subentry_id)
-            elif subentry is not printer.subentry:
-                await printer.async_update_subentry(subentry)
+            else:
+                await printer.async_apply_subentry(subentry)
         for subentry_id, subentry in wanted.items():
             if subentry_id in self.printers:
                 continue

@@ -114,8 +114,11 @@ def upload(
                         progress(sent, total)
                     if deadline is not None and time.monotonic() - started > deadline:
                         raise BambuFtpError(f"the upload took longer than {deadline:.0f} s")
-                # No TLS shutdown: the printers close the data channel without one.
-            ftp.voidresp()
+                # End of file is a plain TCP half-close, no TLS close_notify (the printers do not
+                # answer one). Closing outright could reset the connection while the printer still
+                # reads, so the socket stays open until the printer has confirmed the transfer.
+                conn.shutdown(socket.SHUT_WR)
+                ftp.voidresp()
         except (OSError, ftplib.Error, EOFError) as err:
             raise BambuFtpError(f"the upload of {remote_name} failed: {err}") from err
     except BambuFtpError:
