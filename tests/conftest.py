@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+import functools
 import logging
+import os
 from pathlib import Path
+import sys
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -20,14 +24,59 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/print_farm in every Home Assistant test."""
 
 
+_PACKAGE = f"{os.sep}custom_components{os.sep}print_farm{os.sep}"
+
+
+def _ours_on_stack() -> bool:
+    """Whether the integration's code made the call (not the tests' own scaffolding)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if _PACKAGE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+def _detect_blocking_calls() -> None:
+    """Install Home Assistant's blocking-call detector, including the checks it skips under tests.
+
+    Home Assistant only installs it when it boots for real, and under tests it leaves out open(),
+    os.listdir(), Path.read_text() and the like, because its own test harness makes them. Here every
+    call on its list is checked whenever it runs inside a running event loop, and reported (logged,
+    not raised) as Home Assistant does; the ones it leaves out under tests are reported when the
+    integration's own code is on the stack (test scaffolding may read and write its files).
+    """
+    from homeassistant import block_async_io
+    from homeassistant.util.loop import raise_for_blocking_call
+
+    for blocking in block_async_io._BLOCKING_CALLS:
+        original = blocking.original_func
+
+        def guarded(*args: Any, _original: Any = original, _blocking: Any = blocking, **kwargs: Any) -> Any:
+            if asyncio._get_running_loop() is not None and (not _blocking.skip_for_tests or _ours_on_stack()):
+                raise_for_blocking_call(
+                    _original,
+                    check_allowed=_blocking.check_allowed,
+                    strict=False,
+                    strict_core=False,
+                    args=args,
+                    kwargs=kwargs,
+                )
+            return _original(*args, **kwargs)
+
+        setattr(blocking.object, blocking.function, functools.wraps(original)(guarded))
+
+
+_detect_blocking_calls()
+
+
 @pytest.fixture(autouse=True)
 def fail_on_blocking_call(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail any test during which Home Assistant logged a blocking call in the event loop."""
-    caplog.set_level(logging.WARNING, logger="homeassistant.util.loop")
+    caplog.set_level(logging.DEBUG, logger="homeassistant.util.loop")
     yield
-    blocking = [
-        record.getMessage() for record in caplog.records if "Detected blocking call" in record.getMessage()
-    ]
+    records = [*caplog.get_records("setup"), *caplog.get_records("call"), *caplog.records]
+    blocking = [record.getMessage() for record in records if "Detected blocking call" in record.getMessage()]
     assert not blocking, "blocking call in the event loop:\n" + "\n".join(blocking)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
 
 from custom_components.print_farm.const import DOMAIN
+from custom_components.print_farm.farm import files
 
 from .conftest import printer_subentry_data
 from .helpers import setup_farm, wait_until
@@ -54,3 +57,14 @@ async def test_subentry_added_and_removed_at_runtime(
     assert set(farm.printers) == {first.subentry.subentry_id}
     assert er.async_get(hass).async_get("sensor.x1_status") is None
     assert hass.states.get("sensor.x1_status") is None
+
+
+async def test_blocking_call_detector_sees_the_integration(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fixture that fails tests on blocking calls is live: an open() made by package code is reported."""
+    package_file = files.__file__
+    code = compile("Path(__file__).read_text()", package_file, "exec")
+    exec(code, {"Path": Path, "__file__": package_file})  # runs as if it were a line of the package
+    assert any("Detected blocking call" in record.getMessage() for record in caplog.records)
+    caplog.clear()  # this one was on purpose

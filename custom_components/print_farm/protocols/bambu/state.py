@@ -157,11 +157,15 @@ def _filament(raw: Mapping[str, Any]) -> Filament | None:
         if index is not None and isinstance(ams, dict):
             unit_id, slot_id = divmod(index, 4)
             source = f"ams_{unit_id + 1}_tray_{slot_id + 1}"
+            # Ids come as strings ("0"); compared as strings, no conversion per tray.
+            unit_key, slot_key = str(unit_id), str(slot_id)
             for unit in ams.get("ams") or ():
-                if _int(unit.get("id")) == unit_id:
+                if str(unit.get("id")) == unit_key:
                     for candidate in unit.get("tray") or ():
-                        if _int(candidate.get("id")) == slot_id:
+                        if str(candidate.get("id")) == slot_key:
                             tray = candidate
+                            break
+                    break
     if not tray:
         return None
     return Filament(
@@ -223,20 +227,24 @@ class PrinterState:
         """Merge one `print` object (full or delta) and return the public fields it changed."""
         raw = self.raw
         touched: set[str] = set()
+        fields_by_key = _FIELDS_BY_RAW_KEY
         for key, value in report.items():
-            fields = _FIELDS_BY_RAW_KEY.get(key)
             old = raw.get(key)
-            # Nested objects (ams, device, ...) arrive partially in deltas: merge one level.
-            if type(value) is dict and type(old) is dict:
-                if all(old.get(k) == v for k, v in value.items()):
-                    continue
-                raw[key] = {**old, **value}
+            fields = fields_by_key.get(key)
+            if fields is None:
+                # Nobody reads this key: keep it (diagnostics) without comparing. Nested objects
+                # arrive partially in deltas, so they are merged one level.
+                raw[key] = {**old, **value} if type(value) is dict and type(old) is dict else value
+                continue
+            if type(value) is dict:
+                # Comparing a nested object (the AMS: 16 trays) costs more than recomputing the
+                # few fields read from it, whose values are then compared instead.
+                raw[key] = {**old, **value} if type(old) is dict else value
             elif old == value and key in raw:
                 continue
             else:
                 raw[key] = value
-            if fields:
-                touched.update(fields)
+            touched.update(fields)
         if not touched:
             return frozenset()
         changed = []
