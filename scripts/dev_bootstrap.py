@@ -167,6 +167,11 @@ def prepare_files() -> None:
         # The user step is done through the API; the others are marked done now, because finishing
         # core_config through the API sets up met, radio_browser, google_translate and shopping_list.
         write_store("onboarding", 4, {"done": ["core_config", "analytics", "integration"]})
+    if not (storage / "core.network").exists():
+        # Home Assistant's HTTP client helper always creates a zeroconf (mDNS) instance on the network
+        # integration's adapters; on the loopback adapter alone it joins no multicast group on the LAN.
+        loopback = [name for _, name in socket.if_nameindex() if name.startswith("lo")][:1] or ["lo"]
+        write_store("core.network", 1, {"configured_adapters": loopback})
     if not (storage / "http").exists():
         # Recovery mode ignores configuration.yaml and binds what this remembers (all addresses when
         # nothing is remembered): make even that loopback only.
@@ -436,6 +441,14 @@ async def ensure_farm(session: aiohttp.ClientSession, token: str) -> None:
         raise DevelopError(f"the Print Farm config flow did not create the entry: {result}")
 
 
+async def ignore_country_repair(session: aiohttp.ClientSession, token: str) -> None:
+    """Ignore the "country not configured" repair (onboarding's core_config step would have set it)."""
+    (issues,) = await websocket_command(session, token, [{"type": "repairs/list_issues"}])
+    if any(issue["issue_id"] == "country_not_configured" for issue in issues["result"]["issues"]):
+        ignore = {"domain": "homeassistant", "issue_id": "country_not_configured", "ignore": True}
+        await websocket_command(session, token, [{"type": "repairs/ignore_issue", **ignore}])
+
+
 async def farm_printers(session: aiohttp.ClientSession, token: str) -> list[dict[str, Any]]:
     """Return every registered printer's details (GET /api/print_farm/printers/{id}), by id."""
     listing = await request(session, "GET", "/api/print_farm/printers", token)
@@ -527,6 +540,7 @@ async def bootstrap(
         if not await is_onboarded(session):
             raise DevelopError("the UI still shows onboarding")
         if not MARKER.exists():
+            await ignore_country_repair(session, token)
             await ensure_farm(session, token)
             await ensure_printers(session, token, simulated)
             MARKER.write_text("onboarding, token, farm and printers are done; delete .dev/ to start over\n")
@@ -535,6 +549,13 @@ async def bootstrap(
         else:
             await follow_simulator_ports(session, token, simulated, saved)
         return await wait_for_printers(session, token)
+
+
+async def wait_for_restart(hass: asyncio.subprocess.Process) -> None:
+    """Wait until a restarted Home Assistant answers and runs normally (not in recovery mode)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        await wait_for_http(session, hass)
+        await wait_until_running(session, TOKEN_FILE.read_text().strip())
 
 
 def print_summary(printers: list[dict[str, Any]], simulated: list[dict[str, Any]], control: str) -> None:
@@ -657,13 +678,14 @@ class Supervisor:
                 if name == "Home Assistant" and returncode == RESTART_EXIT_CODE and startup.done():
                     say("Home Assistant asked for a restart: starting it again")
                     self.hass = await start_hass(restart=True)
-                    async with aiohttp.ClientSession() as session:
-                        restart = asyncio.ensure_future(wait_for_http(session, self.hass))
-                        if await self.first_of(restart) is restart:
-                            restart.result()
-                            say(f"Home Assistant is back on {HA_URL}")
-                        else:
-                            restart.cancel()
+                    restart = asyncio.ensure_future(wait_for_restart(self.hass))
+                    if await self.first_of(restart) is restart:
+                        restart.result()
+                        say(f"Home Assistant is back on {HA_URL}")
+                    else:
+                        restart.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, DevelopError):
+                            await restart
                     continue
                 say(f"{name} exited with code {returncode}: stopping the rest")
                 log = HASS_LOG if name == "Home Assistant" else SIM_LOG

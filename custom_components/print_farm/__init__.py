@@ -14,7 +14,7 @@ from .farm.farm import PrintFarm
 from .rest import async_register_views
 from .services import async_setup_services
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.SELECT, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 type PrintFarmConfigEntry = ConfigEntry[PrintFarm]
@@ -34,7 +34,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
     entry.runtime_data = farm
     entry.async_on_unload(farm.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await farm.async_sync_printers()
+    await farm.async_sync()
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     entry.async_on_unload(await async_start_discovery(hass, entry))
     return True
@@ -42,7 +42,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) ->
 
 async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
     """Follow added, changed and removed subentries without restarting the other printers."""
-    await entry.runtime_data.async_sync_printers()
+    await entry.runtime_data.async_sync()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:

@@ -36,11 +36,14 @@ from .const import (
     CONF_SERIAL,
     DOMAIN,
     SUBENTRY_PRINTER,
+    SUBENTRY_RACK,
 )
 from .discovery import async_discovered_printers
 from .farm.printers import PrinterSetupError, async_validate_printer, is_configured
+from .farm.racks import MAX_SHELVES, RACK_FIELDS
 from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
 from .protocols.bambu.ssdp import DISCOVERY_PORT
+from .rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_taken
 
 CONF_DISCOVERED = "discovered"
 CONF_ADVANCED = "advanced"
@@ -60,7 +63,7 @@ class PrintFarmConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Printers are subentries of the hub."""
-        return {SUBENTRY_PRINTER: PrinterSubentryFlow}
+        return {SUBENTRY_PRINTER: PrinterSubentryFlow, SUBENTRY_RACK: RackSubentryFlow}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Create the hub; printers are added to it afterwards."""
@@ -204,5 +207,71 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_printer_schema(defaults, with_name=False),
+            errors=errors,
+        )
+
+
+def _rack_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
+    fields: dict[Any, Any] = {}
+    if with_name:
+        fields[vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED))] = str
+    fields[vol.Required(CONF_SHELVES, default=defaults.get(CONF_SHELVES, 10))] = NumberSelector(
+        NumberSelectorConfig(min=1, max=MAX_SHELVES, mode=NumberSelectorMode.BOX)
+    )
+    fields[vol.Required(CONF_SPACING, default=defaults.get(CONF_SPACING, 80))] = NumberSelector(
+        NumberSelectorConfig(
+            min=10, max=2000, step=0.5, mode=NumberSelectorMode.BOX, unit_of_measurement="mm"
+        )
+    )
+    fields[vol.Required(CONF_BED_SIZE, default=defaults.get(CONF_BED_SIZE, "256x256"))] = str
+    return vol.Schema(fields)
+
+
+def _rack_data(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate the rack fields the way the REST API does; return (data, errors)."""
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, validator in RACK_FIELDS.items():
+        try:
+            data[key] = validator(user_input[key])
+        except vol.Invalid:
+            errors[key] = f"invalid_{key}"
+    if CONF_SPACING in data and float(data[CONF_SPACING]).is_integer():
+        data[CONF_SPACING] = int(data[CONF_SPACING])
+    return data, errors
+
+
+class RackSubentryFlow(ConfigSubentryFlow):
+    """Add or reconfigure an OttoRack."""
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Name, shelves, spacing and plate size."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = _rack_data(user_input)
+            if rack_name_taken(self._get_entry(), user_input[CONF_NAME]):
+                errors[CONF_NAME] = "name_taken"
+            if not errors:
+                return self.async_create_entry(title=user_input[CONF_NAME].strip(), data=data)
+        return self.async_show_form(
+            step_id="user", data_schema=_rack_schema(user_input or {}, with_name=True), errors=errors
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Change the rack; shelves that hold plates cannot be removed."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data, errors = _rack_data(user_input)
+            if not errors:
+                shelves = entry.runtime_data.rack_store.shelves(subentry.subentry_id)
+                if any(shelf.occupied for shelf in shelves[data[CONF_SHELVES] :]):
+                    errors[CONF_SHELVES] = "shelves_occupied"
+                else:
+                    return self.async_update_and_abort(entry, subentry, data=data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_rack_schema(user_input or dict(subentry.data), with_name=False),
             errors=errors,
         )

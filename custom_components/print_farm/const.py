@@ -9,6 +9,7 @@ DOMAIN: Final = "print_farm"
 LOGGER = logging.getLogger(__package__)
 
 SUBENTRY_PRINTER: Final = "printer"
+SUBENTRY_RACK: Final = "rack"
 
 CONF_SERIAL: Final = "serial"
 CONF_ACCESS_CODE: Final = "access_code"

@@ -12,8 +12,9 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import PrinterCoordinator
-from .farm.farm import signal_printer_added
+from .farm.farm import signal_printer_added, signal_rack_added
 from .protocols.bambu import FIELD_ONLINE
+from .rack import RackCoordinator
 
 if TYPE_CHECKING:
     from . import PrintFarmConfigEntry
@@ -67,6 +68,25 @@ class PrinterEntity(Entity):
             self.async_write_ha_state()
 
 
+def _async_follow[D: (PrinterCoordinator, RackCoordinator)](
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    existing: Iterable[D],
+    signal: str,
+    make_entities: Callable[[D], Iterable[Entity]],
+) -> None:
+    """Add entities for every device of a kind, now and whenever one is added."""
+
+    @callback
+    def add(device: D) -> None:
+        async_add_entities(make_entities(device), config_subentry_id=device.subentry.subentry_id)
+
+    for device in existing:
+        add(device)
+    entry.async_on_unload(async_dispatcher_connect(hass, signal, add))
+
+
 def async_setup_printer_platform(
     hass: HomeAssistant,
     entry: PrintFarmConfigEntry,
@@ -74,11 +94,55 @@ def async_setup_printer_platform(
     make_entities: Callable[[PrinterCoordinator], Iterable[Entity]],
 ) -> None:
     """Add a platform's entities for every printer, now and whenever one is added."""
+    farm = entry.runtime_data
+    _async_follow(
+        hass,
+        entry,
+        async_add_entities,
+        farm.printers.values(),
+        signal_printer_added(entry.entry_id),
+        make_entities,
+    )
+
+
+def async_setup_rack_platform(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make_entities: Callable[[RackCoordinator], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every rack, now and whenever one is added."""
+    farm = entry.runtime_data
+    _async_follow(
+        hass, entry, async_add_entities, farm.racks.values(), signal_rack_added(entry.entry_id), make_entities
+    )
+
+
+class RackEntity(Entity):
+    """An entity of one rack, written when the rack's shelves change and what it shows changed."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, rack: RackCoordinator, key: str) -> None:
+        """Bind the entity to its rack."""
+        self.rack = rack
+        self._attr_unique_id = f"rack_{rack.subentry.subentry_id}_{key}"
+        self._attr_device_info = rack.device_info
+        self._shown: tuple[Any, ...] | None = None
+
+    def shown(self) -> tuple[Any, ...]:
+        """What the entity shows (state and attributes); a state write happens only when this changes."""
+        return (self.available, self.state, self.extra_state_attributes)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the rack."""
+        self._shown = self.shown()
+        self.async_on_remove(self.rack.async_add_listener(self._rack_changed))
 
     @callback
-    def add_printer(printer: PrinterCoordinator) -> None:
-        async_add_entities(make_entities(printer), config_subentry_id=printer.subentry.subentry_id)
-
-    for printer in entry.runtime_data.printers.values():
-        add_printer(printer)
-    entry.async_on_unload(async_dispatcher_connect(hass, signal_printer_added(entry.entry_id), add_printer))
+    def _rack_changed(self) -> None:
+        shown = self.shown()
+        if shown != self._shown:
+            self._shown = shown
+            self.async_write_ha_state()

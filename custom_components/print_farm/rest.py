@@ -18,7 +18,7 @@ import uuid
 from aiohttp import BodyPartReader, web
 from homeassistant.components.http import KEY_HASS_USER, HomeAssistantView  # type: ignore[attr-defined]
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Context, HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
 from voluptuous.humanize import humanize_error
@@ -123,6 +123,11 @@ class FarmView(HomeAssistantView):
                 farm: PrintFarm = entry.runtime_data
                 return farm
         raise ApiError(503, "The Print Farm integration is not set up.")
+
+    @staticmethod
+    def context(request: web.Request) -> Context:
+        """The context of a change made through the API: who made it."""
+        return Context(user_id=request[KEY_HASS_USER].id)
 
 
 def int_id(value: str, what: str) -> int:
@@ -239,9 +244,11 @@ def async_register_views(hass: HomeAssistant) -> None:
     if hass.data.get(VIEWS_REGISTERED):
         return
     hass.data[VIEWS_REGISTERED] = True
-    from .rest_printers import PRINTER_VIEWS  # the views import this module
+    # The views import this module.
+    from .rest_printers import PRINTER_VIEWS
+    from .rest_racks import RACK_VIEWS
 
-    views: list[type[FarmView]] = [*PRINTER_VIEWS]
+    views: list[type[FarmView]] = [*PRINTER_VIEWS, *RACK_VIEWS]
     for view in views:
         hass.http.register_view(view(hass))
     hass.http.register_view(OpenApiView(hass, views))

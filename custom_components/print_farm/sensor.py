@@ -26,8 +26,15 @@ from homeassistant.util import dt as dt_util
 
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
-from .entity import PrinterEntity, PrinterEntityDescription, async_setup_printer_platform
+from .entity import (
+    PrinterEntity,
+    PrinterEntityDescription,
+    RackEntity,
+    async_setup_printer_platform,
+    async_setup_rack_platform,
+)
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
+from .rack import RackCoordinator
 
 PARALLEL_UPDATES = 0
 
@@ -192,12 +199,18 @@ async def async_setup_entry(
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of every printer."""
+    """Add the sensors of every printer and every rack."""
     async_setup_printer_platform(
         hass,
         entry,
         async_add_entities,
         lambda printer: [PrinterSensor(printer, description) for description in SENSORS],
+    )
+    async_setup_rack_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda rack: [RackSensor(rack, description) for description in RACK_SENSORS],
     )
 
 
@@ -219,3 +232,42 @@ class PrinterSensor(PrinterEntity, SensorEntity):
     def shown(self) -> tuple[Any, ...]:
         """Value, availability and attributes."""
         return (self.available, self.native_value, self.extra_state_attributes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RackSensorDescription(SensorEntityDescription):
+    """A rack sensor: a row of the table below."""
+
+    value_fn: Callable[[RackCoordinator], int]
+
+
+RACK_SENSORS: tuple[RackSensorDescription, ...] = (
+    RackSensorDescription(
+        key="occupied_shelves",
+        translation_key="occupied_shelves",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda rack: rack.occupied_shelves,
+    ),
+    RackSensorDescription(
+        key="available_shelves",
+        translation_key="available_shelves",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda rack: rack.available_shelves,
+    ),
+)
+
+
+class RackSensor(RackEntity, SensorEntity):
+    """A count of a rack's shelves."""
+
+    entity_description: RackSensorDescription
+
+    def __init__(self, rack: RackCoordinator, description: RackSensorDescription) -> None:
+        """Bind the sensor to its rack."""
+        super().__init__(rack, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> int:
+        """The count."""
+        return self.entity_description.value_fn(self.rack)

@@ -15,13 +15,19 @@ import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import PrinterCoordinator
+from .farm.farm import PrintFarm
 from .farm.files import BadFileName, sanitize_filename
+from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .rack import RackCoordinator
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_GCODE = "gcode"
 ATTR_PATH = "path"
 ATTR_FILENAME = "filename"
 ATTR_REMOTE_FILENAME = "remote_filename"
+ATTR_SHELF = "shelf"
+ATTR_PLATE_STATE = "plate_state"
+ATTR_PRINT_JOB_ID = "print_job_id"
 
 _DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
 SEND_GCODE_SCHEMA = vol.Schema({**_DEVICE, vol.Required(ATTR_GCODE): vol.All(cv.string, vol.Length(min=1))})
@@ -42,19 +48,74 @@ START_PRINT_SCHEMA = vol.Schema(
 )
 
 
-def _printer(hass: HomeAssistant, call: ServiceCall) -> PrinterCoordinator:
-    """The printer a call targets, or a translated validation error."""
+RESET_SHELF_SCHEMA = vol.Schema(
+    {**_DEVICE, vol.Required(ATTR_SHELF): vol.All(vol.Coerce(int), vol.Range(min=1))}
+)
+SET_SHELF_SCHEMA = RESET_SHELF_SCHEMA.extend(
+    {
+        vol.Required(ATTR_PLATE_STATE): vol.In([NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT]),
+        vol.Optional(ATTR_PRINT_JOB_ID): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    }
+)
+
+
+def _target[T](call: ServiceCall, find: Callable[[PrintFarm, str], T | None], error_key: str) -> T:
+    """The device a call targets, found by `find` in the loaded farm, or a translated validation error."""
     device_id = call.data[ATTR_DEVICE_ID]
-    for entry in hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            printer: PrinterCoordinator | None = entry.runtime_data.printer_by_device(device_id)
-            if printer is not None:
-                return printer
+    for entry in call.hass.config_entries.async_entries(DOMAIN):
+        if (
+            entry.state is ConfigEntryState.LOADED
+            and (found := find(entry.runtime_data, device_id)) is not None
+        ):
+            return found
     raise ServiceValidationError(
         translation_domain=DOMAIN,
-        translation_key="not_a_printer",
+        translation_key=error_key,
         translation_placeholders={"device_id": device_id},
     )
+
+
+def _printer(hass: HomeAssistant, call: ServiceCall) -> PrinterCoordinator:
+    """The printer a call targets."""
+    return _target(call, PrintFarm.printer_by_device, "not_a_printer")
+
+
+def _rack(call: ServiceCall) -> RackCoordinator:
+    """The rack a call targets."""
+    return _target(call, PrintFarm.rack_by_device, "not_a_rack")
+
+
+async def _set_shelf(call: ServiceCall) -> ServiceResponse:
+    rack = _rack(call)
+    state = call.data[ATTR_PLATE_STATE]
+    try:
+        shelf = await rack.async_set_shelf(
+            call.data[ATTR_SHELF],
+            has_plate=state != NO_PLATE,
+            plate_state=None if state == NO_PLATE else state,
+            print_job_id=call.data.get(ATTR_PRINT_JOB_ID),
+            context=call.context,
+        )
+    except ShelfError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_shelf",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    return {**shelf.as_dict(), "ottorack_id": rack.rack_id}
+
+
+async def _reset_shelf(call: ServiceCall) -> ServiceResponse:
+    rack = _rack(call)
+    try:
+        shelf = await rack.async_reset_shelf(call.data[ATTR_SHELF], context=call.context)
+    except ShelfError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_shelf",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    return {**shelf.as_dict(), "ottorack_id": rack.rack_id}
 
 
 async def _send_gcode(call: ServiceCall) -> ServiceResponse:
@@ -126,5 +187,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("send_gcode", _send_gcode, SEND_GCODE_SCHEMA, SupportsResponse.NONE),
         ("upload_file", _upload_file, UPLOAD_FILE_SCHEMA, SupportsResponse.OPTIONAL),
         ("start_print", _start_print, START_PRINT_SCHEMA, SupportsResponse.NONE),
+        ("set_shelf", _set_shelf, SET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
+        ("reset_shelf", _reset_shelf, RESET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
     ):
         hass.services.async_register(DOMAIN, name, _admin_only(handler), schema, supports_response=response)

@@ -100,7 +100,7 @@ async def async_add_printer(
     # The id exists before the subentry does, so the printer comes up with it.
     await farm.registry.async_ensure(subentry.subentry_id, **details)
     hass.config_entries.async_add_subentry(entry, subentry)
-    await farm.async_sync_printers()
+    await farm.async_sync()
     return farm.printers[subentry.subentry_id]
 
 
@@ -130,7 +130,7 @@ async def async_update_printer(
         title=changes.get(CONF_NAME) or subentry.title,
         unique_id=data[CONF_SERIAL],
     )
-    await farm.async_sync_printers()
+    await farm.async_sync()
     return farm.printers[subentry.subentry_id]
 
 
@@ -139,4 +139,4 @@ async def async_remove_printer(
 ) -> None:
     """Remove a printer and its device."""
     hass.config_entries.async_remove_subentry(entry, printer.subentry.subentry_id)
-    await entry.runtime_data.async_sync_printers()
+    await entry.runtime_data.async_sync()

@@ -1,0 +1,39 @@
+"""OttoEject plate robots: Klipper behind Moonraker's HTTP API (status polling and G-code macros)."""
+
+from .client import (
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_PORT,
+    DEFAULT_REQUEST_TIMEOUT,
+    EjectorState,
+    EjectorStatus,
+    MacroOutcome,
+    MoonrakerClient,
+    macro_script,
+)
+from .errors import (
+    MoonrakerAuthError,
+    MoonrakerBusyError,
+    MoonrakerConnectionError,
+    MoonrakerError,
+    MoonrakerMacroError,
+    MoonrakerNotReadyError,
+    MoonrakerUnknownMacroError,
+)
+
+__all__ = [
+    "DEFAULT_ACK_TIMEOUT",
+    "DEFAULT_PORT",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "EjectorState",
+    "EjectorStatus",
+    "MacroOutcome",
+    "MoonrakerAuthError",
+    "MoonrakerBusyError",
+    "MoonrakerClient",
+    "MoonrakerConnectionError",
+    "MoonrakerError",
+    "MoonrakerMacroError",
+    "MoonrakerNotReadyError",
+    "MoonrakerUnknownMacroError",
+    "macro_script",
+]

@@ -1,0 +1,178 @@
+"""One OttoRack in Home Assistant: its device, its shelves, and the one way to change a shelf."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import CONF_NAME
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
+
+from .const import DOMAIN, SUBENTRY_RACK
+from .farm.racks import RackStore, Shelf, ShelfError, validate_shelf
+
+if TYPE_CHECKING:
+    from . import PrintFarmConfigEntry
+
+CONF_SHELVES: Final = "number_of_shelves"
+CONF_SPACING: Final = "shelf_spacing_mm"
+CONF_BED_SIZE: Final = "bed_size"
+EVENT_SHELF_CHANGED: Final = f"{DOMAIN}_shelf_changed"
+
+
+class RackCoordinator:
+    """A rack's shelves and the entities that show them."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: PrintFarmConfigEntry,
+        subentry: ConfigSubentry,
+        rack_id: int,
+        store: RackStore,
+    ) -> None:
+        """Bind the rack to its stored shelves."""
+        self.hass = hass
+        self.entry = entry
+        self.subentry = subentry
+        self.rack_id = rack_id
+        self._store = store
+        self._listeners: list[CALLBACK_TYPE] = []
+
+    @property
+    def name(self) -> str:
+        """The rack's name."""
+        return self.subentry.title
+
+    @property
+    def number_of_shelves(self) -> int:
+        """How many shelves the rack has."""
+        return int(self.subentry.data[CONF_SHELVES])
+
+    @property
+    def shelf_spacing_mm(self) -> float:
+        """Distance between shelves."""
+        value = self.subentry.data[CONF_SPACING]
+        return int(value) if float(value).is_integer() else float(value)
+
+    @property
+    def bed_size(self) -> str:
+        """The plate size the rack takes, like "256x256"."""
+        return str(self.subentry.data[CONF_BED_SIZE])
+
+    @property
+    def shelves(self) -> list[Shelf]:
+        """The shelves, in order."""
+        return self._store.shelves(self.subentry.subentry_id)
+
+    @property
+    def occupied_shelves(self) -> int:
+        """Shelves holding a plate."""
+        return sum(1 for shelf in self.shelves if shelf.occupied)
+
+    @property
+    def available_shelves(self) -> int:
+        """Shelves with room for a plate."""
+        return len(self.shelves) - self.occupied_shelves
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """The rack's device, identified by its subentry."""
+        return DeviceInfo(
+            identifiers={(DOMAIN, f"rack_{self.subentry.subentry_id}")},
+            manufacturer="Ottomat3D",
+            model="OttoRack",
+            name=self.name,
+        )
+
+    @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call listener() after every shelf change."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_notify(self) -> None:
+        """Tell the entities that the shelves or the rack's details changed."""
+        for listener in tuple(self._listeners):
+            listener()
+
+    async def async_set_shelf(
+        self,
+        shelf_number: int,
+        *,
+        has_plate: Any,
+        plate_state: Any = None,
+        print_job_id: Any = None,
+        context: Any = None,
+    ) -> Shelf:
+        """Validate a shelf state whole, save it, tell the entities and fire print_farm_shelf_changed.
+
+        Raises ShelfError (nothing written) when the change is not one of the three valid states.
+        """
+        shelf = validate_shelf(
+            self.number_of_shelves,
+            shelf_number,
+            has_plate,
+            plate_state,
+            print_job_id,
+            self.entry.runtime_data.job_exists,
+        )
+        before, after = await self._store.async_set_shelf(self.subentry.subentry_id, shelf)
+        if before != after:
+            self.async_notify()
+            self.hass.bus.async_fire(
+                EVENT_SHELF_CHANGED,
+                {
+                    "rack_id": self.rack_id,
+                    "rack_name": self.name,
+                    **after.as_dict(),
+                    "previous": before.as_dict(),
+                },
+                context=context,
+            )
+        return after
+
+    async def async_reset_shelf(self, shelf_number: int, *, context: Any = None) -> Shelf:
+        """Mark a shelf as holding no plate."""
+        return await self.async_set_shelf(shelf_number, has_plate=False, context=context)
+
+    def body(self) -> dict[str, Any]:
+        """The seed's rack fields."""
+        return {
+            "id": self.rack_id,
+            CONF_NAME: self.name,
+            CONF_SHELVES: self.number_of_shelves,
+            CONF_SPACING: self.shelf_spacing_mm,
+            CONF_BED_SIZE: self.bed_size,
+        }
+
+
+def rack_name_taken(entry: PrintFarmConfigEntry, name: str, *, except_subentry: str | None = None) -> bool:
+    """Whether another rack already has this name (names are how people tell racks apart)."""
+    return any(
+        subentry.subentry_type == SUBENTRY_RACK
+        and subentry.title.casefold() == name.strip().casefold()
+        and subentry.subentry_id != except_subentry
+        for subentry in entry.subentries.values()
+    )
+
+
+async def async_add_rack(
+    hass: HomeAssistant, entry: PrintFarmConfigEntry, data: dict[str, Any]
+) -> RackCoordinator:
+    """Add a rack (REST creation): the subentry, its stored shelves and its entities."""
+    if rack_name_taken(entry, data[CONF_NAME]):
+        raise ShelfError(f"A rack named {data[CONF_NAME]} exists already.")
+    subentry = ConfigSubentry(
+        data=MappingProxyType({key: data[key] for key in (CONF_SHELVES, CONF_SPACING, CONF_BED_SIZE)}),
+        subentry_type=SUBENTRY_RACK,
+        title=data[CONF_NAME].strip(),
+        unique_id=None,
+    )
+    hass.config_entries.async_add_subentry(entry, subentry)
+    farm = entry.runtime_data
+    await farm.async_sync()
+    return farm.racks[subentry.subentry_id]

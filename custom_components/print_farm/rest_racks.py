@@ -1,0 +1,193 @@
+"""REST mirror of the OttoEngine OttoRacks API at /api/print_farm/ottoracks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from homeassistant.const import CONF_NAME
+import voluptuous as vol
+
+from .const import DOMAIN
+from .farm.racks import RACK_FIELDS, Shelf, ShelfError
+from .rack import RackCoordinator, async_add_rack
+from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+
+CREATE_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): vol.All(str, vol.Strip, vol.Length(min=1, max=50)),
+        **{vol.Required(k): v for k, v in RACK_FIELDS.items()},
+    }
+)
+SHELF_SCHEMA = vol.Schema(
+    {
+        vol.Required("has_plate"): bool,
+        vol.Optional("plate_state", default=None): vol.Any(None, str),
+        vol.Optional("print_job_id", default=None): vol.Any(None, vol.All(int, vol.Range(min=1))),
+    }
+)
+
+
+def _spacing(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _shelf_body(rack: RackCoordinator, shelf: Shelf, *, with_job: bool) -> dict[str, Any]:
+    body = shelf.as_dict()
+    if with_job:
+        summary = rack.entry.runtime_data.job_summary
+        body["print_job"] = (
+            summary(shelf.print_job_id) if summary and shelf.print_job_id is not None else None
+        )
+    return body
+
+
+def _counts(rack: RackCoordinator) -> dict[str, int]:
+    return {"occupied_shelves": rack.occupied_shelves, "available_shelves": rack.available_shelves}
+
+
+class _RackView(FarmView):
+    def rack(self, rack_id: str) -> RackCoordinator:
+        rack = self.farm().rack_by_id(int_id(rack_id, "Ottorack"))
+        if rack is None:
+            raise ApiError(404, f"Ottorack {rack_id} not found")
+        return rack
+
+    @staticmethod
+    def shelf_number(rack: RackCoordinator, shelf_id: str) -> int:
+        """A shelf id is its number in the rack; anything else is a bad request, as the seed's 400s."""
+        try:
+            number = int(shelf_id)
+        except ValueError:
+            raise ApiError(400, f"Shelf id must be a number from 1 to {rack.number_of_shelves}.") from None
+        if not 1 <= number <= rack.number_of_shelves:
+            raise ApiError(
+                400,
+                f"Shelf {number} does not exist: ottorack {rack.rack_id} has shelves 1 to {rack.number_of_shelves}.",
+            )
+        return number
+
+
+class RacksView(FarmView):
+    """/ottoracks: list and create."""
+
+    url = f"{API_PREFIX}/ottoracks"
+    extra_urls = [f"{API_PREFIX}/ottoracks/"]
+    name = f"api:{DOMAIN}:ottoracks"
+
+    @operation(
+        Operation(summary="List ottoracks with their occupancy", admin=False, responses={200: "The racks"})
+    )
+    async def get(self, request: web.Request) -> web.Response:
+        """All racks with counts."""
+        racks = sorted(self.farm().racks.values(), key=lambda rack: rack.rack_id)
+        return self.json([{**rack.body(), **_counts(rack)} for rack in racks])
+
+    @operation(
+        Operation(
+            summary="Create an ottorack",
+            body=CREATE_SCHEMA,
+            responses={
+                201: "Created, with every shelf",
+                400: "Invalid body",
+                409: "A rack with this name exists",
+            },
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Add the rack's subentry; its shelves start without plates."""
+        farm = self.farm()
+        try:
+            rack = await async_add_rack(self.hass, farm.entry, body)
+        except ShelfError as err:
+            raise ApiError(409, str(err)) from None
+        return self.json(
+            {
+                **rack.body(),
+                "shelves": [_shelf_body(rack, shelf, with_job=False) for shelf in rack.shelves],
+                "message": "Ottorack created successfully",
+            },
+            status_code=201,
+        )
+
+
+class RackView(_RackView):
+    """/ottoracks/{id}: one rack with every shelf."""
+
+    url = f"{API_PREFIX}/ottoracks/{{rack_id}}"
+    name = f"api:{DOMAIN}:ottorack"
+
+    @operation(
+        Operation(
+            summary="An ottorack with all its shelves",
+            admin=False,
+            responses={200: "The rack", 404: "Unknown rack"},
+        )
+    )
+    async def get(self, request: web.Request, rack_id: str) -> web.Response:
+        """The rack in full."""
+        rack = self.rack(rack_id)
+        return self.json(
+            {
+                **rack.body(),
+                "shelves": [_shelf_body(rack, shelf, with_job=True) for shelf in rack.shelves],
+                **_counts(rack),
+            }
+        )
+
+
+class ShelfView(_RackView):
+    """/ottoracks/{id}/shelves/{shelf_id}: set a shelf."""
+
+    url = f"{API_PREFIX}/ottoracks/{{rack_id}}/shelves/{{shelf_id}}"
+    name = f"api:{DOMAIN}:ottorack:shelf"
+
+    @operation(
+        Operation(
+            summary="Set a shelf: no plate, empty plate, or plate with a print of a job",
+            body=SHELF_SCHEMA,
+            responses={
+                200: "Updated",
+                400: "Not one of the three valid shelf states, or no such shelf",
+                404: "Unknown rack",
+            },
+        )
+    )
+    async def put(
+        self, request: web.Request, rack_id: str, shelf_id: str, body: dict[str, Any]
+    ) -> web.Response:
+        """Validate the state whole, then save it."""
+        rack = self.rack(rack_id)
+        number = self.shelf_number(rack, shelf_id)
+        try:
+            shelf = await rack.async_set_shelf(number, **body, context=self.context(request))
+        except ShelfError as err:
+            raise ApiError(400, str(err)) from None
+        return self.json(
+            {**shelf.as_dict(), "ottorack_id": rack.rack_id, "message": "Shelf updated successfully"}
+        )
+
+
+class ShelfResetView(_RackView):
+    """/ottoracks/{id}/shelves/{shelf_id}/reset."""
+
+    url = f"{API_PREFIX}/ottoracks/{{rack_id}}/shelves/{{shelf_id}}/reset"
+    name = f"api:{DOMAIN}:ottorack:shelf:reset"
+
+    @operation(
+        Operation(
+            summary="Mark a shelf as holding no plate",
+            responses={200: "Reset", 400: "No such shelf", 404: "Unknown rack"},
+        )
+    )
+    async def post(self, request: web.Request, rack_id: str, shelf_id: str) -> web.Response:
+        """Clear the shelf."""
+        rack = self.rack(rack_id)
+        number = self.shelf_number(rack, shelf_id)
+        shelf = await rack.async_reset_shelf(number, context=self.context(request))
+        return self.json(
+            {**shelf.as_dict(), "ottorack_id": rack.rack_id, "message": "Shelf reset successfully"}
+        )
+
+
+RACK_VIEWS: list[type[FarmView]] = [RacksView, RackView, ShelfView, ShelfResetView]
