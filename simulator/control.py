@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import json
 from pathlib import Path
 import select
@@ -126,6 +126,59 @@ class SimulatorControl:
         result: dict[str, Any] = await self._call("PUT", f"/printers/{serial}/files/{name}", data=data)
         return result
 
+    # --- OttoEjects (a real Moonraker in front of a Klipper stand-in) ---
+
+    async def ottoejects(self) -> list[dict[str, Any]]:
+        """Return every OttoEject's connection info."""
+        result: list[dict[str, Any]] = await self._call("GET", "/ottoejects")
+        return result
+
+    async def add_ottoeject(self, **options: Any) -> dict[str, Any]:
+        """Create an OttoEject and return its info once Moonraker reports Klipper ready.
+
+        Options: name, printers, slots, macro_seconds, api_key, host, port, trust_loopback.
+        """
+        result: dict[str, Any] = await self._call("POST", "/ottoejects", options)
+        return result
+
+    async def ottoeject(self, ident: int) -> dict[str, Any]:
+        """Return info, Klipper's state, the running macro, the clock and every script received."""
+        result: dict[str, Any] = await self._call("GET", f"/ottoejects/{ident}")
+        return result
+
+    async def remove_ottoeject(self, ident: int) -> None:
+        """Stop an OttoEject (Moonraker and Klipper) and forget it."""
+        await self._call("DELETE", f"/ottoejects/{ident}")
+
+    async def _ottoeject_action(
+        self, ident: int, action: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/ottoejects/{ident}/{action}", body or {})
+        return result
+
+    async def advance_ottoeject(self, ident: int, seconds: float) -> dict[str, Any]:
+        """Move the OttoEject's simulated clock forward: macros whose time has come end."""
+        return await self._ottoeject_action(ident, "advance", {"seconds": seconds})
+
+    async def set_klippy(self, ident: int, state: str) -> dict[str, Any]:
+        """Put Klipper in a state and return once Moonraker reports it.
+
+        States: ready, startup, shutdown, error, disconnected, never_connected.
+        """
+        return await self._ottoeject_action(ident, "klippy", {"state": state})
+
+    async def stop_moonraker(self, ident: int) -> dict[str, Any]:
+        """Stop the OttoEject's Moonraker: its port stops answering."""
+        return await self._ottoeject_action(ident, "moonraker/stop")
+
+    async def start_moonraker(self, ident: int) -> dict[str, Any]:
+        """Start the OttoEject's Moonraker again (same port, same API key)."""
+        return await self._ottoeject_action(ident, "moonraker/start")
+
+    async def set_macro_seconds(self, ident: int, seconds: float) -> dict[str, Any]:
+        """Change how many simulated seconds each macro runs."""
+        return await self._ottoeject_action(ident, "macro_seconds", {"seconds": seconds})
+
 
 def _command(
     printers: int | None,
@@ -134,11 +187,14 @@ def _command(
     time_scale: float,
     announce_port: int,
     state_dir: Path | None,
+    ottoejects: int = 0,
 ) -> list[str]:
     command = [sys.executable, "-m", "simulator", "--models", models, "--clock", clock]
     command += ["--time-scale", str(time_scale), "--announce-port", str(announce_port)]
     if printers is not None:
         command += ["--printers", str(printers)]
+    if ottoejects:
+        command += ["--ottoejects", str(ottoejects)]
     if state_dir is not None:
         command += ["--state-dir", str(state_dir)]
     return command
@@ -152,6 +208,7 @@ class RunningSimulator:
     control: SimulatorControl
     url: str
     printers: list[dict[str, Any]]
+    ottoejects: list[dict[str, Any]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -164,11 +221,14 @@ async def start_simulator(
     announce_port: int = 0,
     state_dir: Path | None = None,
     timeout: float = 30.0,
+    ottoejects: int = 0,
 ) -> AsyncIterator[RunningSimulator]:
     """Run `python -m simulator` (manual clock, no printers, no SSDP by default) and stop it by pid on exit."""
     process = await asyncio.create_subprocess_exec(
         # SIGTERM if the starting thread (the event loop's, which outlives the test) dies.
-        *dying_with_parent(_command(printers, models, clock, time_scale, announce_port, state_dir)),
+        *dying_with_parent(
+            _command(printers, models, clock, time_scale, announce_port, state_dir, ottoejects)
+        ),
         cwd=_PROJECT_ROOT,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -181,7 +241,9 @@ async def start_simulator(
             raise RuntimeError(f"the simulator exited ({await process.wait()}) before it was ready")
         ready = json.loads(line)
         async with SimulatorControl(ready["control"]) as control:
-            yield RunningSimulator(process, control, ready["control"], ready["printers"])
+            yield RunningSimulator(
+                process, control, ready["control"], ready["printers"], ready.get("ottoejects", [])
+            )
     finally:
         if process.returncode is None:
             process.terminate()
@@ -205,9 +267,10 @@ class SimulatorProcess:
         time_scale: float = 60.0,
         announce_port: int = 2021,
         state_dir: Path | None = None,
+        ottoejects: int = 0,
     ) -> None:
         """Remember the options; start() runs the process."""
-        self._command = _command(printers, models, clock, time_scale, announce_port, state_dir)
+        self._command = _command(printers, models, clock, time_scale, announce_port, state_dir, ottoejects)
         self.process: subprocess.Popen[bytes] | None = None
         self.ready: dict[str, Any] = {}
 

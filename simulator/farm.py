@@ -14,6 +14,18 @@ Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 40
     POST   /printers/{serial}/access_code     {access_code} -> info
     POST   /printers/{serial}/latency         {seconds} -> info
     POST   /printers/{serial}/certificate     -> {fingerprint}
+
+    GET    /ottoejects                        every OttoEject's info
+    POST   /ottoejects                        {name?, printers? ["P1","P2"], slots? 6, macro_seconds? 20,
+                                              api_key?, host?, port?, trust_loopback? true}
+                                              -> 201 {id, name, host, port, api_key, macros, ...}
+    GET    /ottoejects/{id}                   info + klippy_state, running, time, scripts
+    DELETE /ottoejects/{id}                   -> 204
+    POST   /ottoejects/{id}/advance           {seconds} -> {time, running, idle_timeout}
+    POST   /ottoejects/{id}/klippy            {state: ready|startup|shutdown|error|disconnected|
+                                              never_connected} -> details, once Moonraker reports it
+    POST   /ottoejects/{id}/moonraker/stop | moonraker/start -> details
+    POST   /ottoejects/{id}/macro_seconds     {seconds} -> details
 """
 
 from __future__ import annotations
@@ -45,6 +57,13 @@ from .broker import (
     port_is_free,
 )
 from .ftps import FtpsServer
+from .ottoeject import (
+    DEFAULT_MACRO_SECONDS,
+    DEFAULT_PRINTERS,
+    DEFAULT_SLOTS,
+    OttoEjectError,
+    SimulatedOttoEject,
+)
 from .printer import DEFAULT_FAILURE, FIRMWARE_USER, ModelSpec, PrinterFirmware, model_spec
 
 _LOGGER = logging.getLogger(__name__)
@@ -191,6 +210,8 @@ class Farm:
         self.announce_port = announce_port
         self.printers: dict[str, SimulatedPrinter] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.ottoejects: dict[int, SimulatedOttoEject] = {}
+        self._next_ottoeject_id = 1
 
     async def add_printer(
         self,
@@ -275,6 +296,104 @@ class Farm:
         saved_file.write_text(json.dumps(saved, indent=2))
         await asyncio.gather(*(self.add_printer(persistent=True, **printer) for printer in wanted))
 
+    async def add_ottoeject(
+        self,
+        *,
+        name: str | None = None,
+        printers: list[str] | None = None,
+        slots: int = DEFAULT_SLOTS,
+        macro_seconds: float = DEFAULT_MACRO_SECONDS,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        trust_loopback: bool = True,
+        persistent_id: int | None = None,
+    ) -> SimulatedOttoEject:
+        """Create and start an OttoEject (Klipper stand-in + Moonraker); raise ValueError for a bad argument.
+
+        persistent_id: keep its files in the state dir under that id (the command line's OttoEjects).
+        """
+        printers = list(DEFAULT_PRINTERS) if printers is None else printers
+        if not _is_loopback(host):
+            raise ValueError("host must be a 127.x.x.x address")
+        if not all(isinstance(p, str) and p.isascii() and p.isidentifier() for p in printers) or len(
+            {p.upper() for p in printers}
+        ) != len(printers):
+            raise ValueError("printers must be distinct names of letters, digits and underscores")
+        if isinstance(slots, bool) or not isinstance(slots, int) or not 0 <= slots <= 99:
+            raise ValueError("slots must be an integer from 0 to 99")
+        if isinstance(macro_seconds, bool) or not isinstance(macro_seconds, int | float) or macro_seconds < 0:
+            raise ValueError("macro_seconds must be a number >= 0")
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.isalnum()):
+            raise ValueError("api_key must be letters and digits")
+        if persistent_id is None:
+            ident = self._next_ottoeject_id
+            directory = self.state_dir / "ottoejects" / f"sim-{ident}-{secrets.token_hex(3)}"
+        else:
+            ident = persistent_id
+            directory = self.state_dir / "ottoejects" / str(ident)
+        if ident in self.ottoejects:
+            raise ValueError(f"OttoEject {ident} exists")
+        self._next_ottoeject_id = max(self._next_ottoeject_id, ident + 1)
+        ottoeject = SimulatedOttoEject(
+            ottoeject_id=ident,
+            name=name or f"Simulated OttoEject {ident}",
+            host=host,
+            port=port or free_port(host),
+            printers=[p.upper() for p in printers],
+            slots=slots,
+            macro_seconds=float(macro_seconds),
+            api_key=api_key,
+            trust_loopback=trust_loopback,
+            directory=directory,
+            persistent=persistent_id is not None,
+        )
+        self.ottoejects[ident] = ottoeject
+        try:
+            await ottoeject.start()
+        except BaseException:
+            del self.ottoejects[ident]
+            await ottoeject.close()
+            if not ottoeject.persistent:
+                shutil.rmtree(ottoeject.directory, ignore_errors=True)
+            raise
+        return ottoeject
+
+    async def remove_ottoeject(self, ident: int) -> None:
+        """Stop an OttoEject and forget it (its files too, unless it is one of the command line's)."""
+        ottoeject = self.ottoejects.pop(ident)
+        await ottoeject.close()
+        if not ottoeject.persistent:
+            shutil.rmtree(ottoeject.directory, ignore_errors=True)
+
+    async def add_command_line_ottoejects(self, count: int, printers: list[str]) -> None:
+        """Start count OttoEjects on 127.0.2.1, .2, ... (port 7125 when free) serving printers.
+
+        Names and API keys are kept in the state dir (Moonraker's database keeps the key too).
+        """
+        saved_file = self.state_dir / "ottoejects.json"
+        saved: list[dict[str, Any]] = json.loads(saved_file.read_text()) if saved_file.exists() else []
+        wanted: list[dict[str, Any]] = []
+        for index in range(count):
+            entry = saved[index] if index < len(saved) else {}
+            entry = {
+                "name": entry.get("name") or f"Simulated OttoEject {index + 1}",
+                "api_key": entry.get("api_key"),
+            }
+            host = f"127.0.2.{index + 1}"
+            wanted.append(
+                {
+                    **entry,
+                    "persistent_id": index + 1,
+                    "host": host,
+                    "port": 7125 if port_is_free(host, 7125) else None,
+                    "printers": printers,
+                }
+            )
+        started = await asyncio.gather(*(self.add_ottoeject(**ottoeject) for ottoeject in wanted))
+        saved[:count] = [{"name": o.name, "api_key": o.api_key} for o in started]
+        saved_file.write_text(json.dumps(saved, indent=2))
+
     def start_background(self) -> None:
         """Start the realtime ticker (unless the clock is manual) and the SSDP announcer."""
         if not self.manual_clock:
@@ -289,6 +408,9 @@ class Farm:
         await asyncio.gather(
             *(self.remove_printer(serial) for serial in list(self.printers)), return_exceptions=True
         )
+        await asyncio.gather(
+            *(self.remove_ottoeject(ident) for ident in list(self.ottoejects)), return_exceptions=True
+        )
 
     async def _tick(self) -> None:
         """Realtime clock: once a real second, advance every printer by time_scale seconds, one report each."""
@@ -300,6 +422,8 @@ class Farm:
             seconds, last = (now - last) * self.time_scale, now
             for printer in list(self.printers.values()):
                 printer.firmware.advance(seconds, report_every=seconds)
+            for ottoeject in list(self.ottoejects.values()):
+                ottoeject.klipper.advance(seconds)
 
     async def _announce_forever(self) -> None:
         while True:
@@ -470,6 +594,104 @@ def make_app(farm: Farm) -> web.Application:
         await printer.restart_broker()
         return printer.info()
 
+    # --- OttoEjects ---
+
+    def ottoeject_of(request: web.Request) -> SimulatedOttoEject:
+        try:
+            ottoeject = farm.ottoejects.get(int(request.match_info["ident"]))
+        except ValueError:
+            ottoeject = None
+        if ottoeject is None:
+            raise _error(web.HTTPNotFound, "no such OttoEject")
+        return ottoeject
+
+    def ottoeject_action(
+        path: str,
+    ) -> Callable[[Callable[[SimulatedOttoEject, dict[str, Any]], Awaitable[Any]]], Any]:
+        """Register POST /ottoejects/{ident}/<path>: the handler gets the OttoEject and the JSON body."""
+
+        def register(handler: Callable[[SimulatedOttoEject, dict[str, Any]], Awaitable[Any]]) -> Any:
+            async def view(request: web.Request) -> web.Response:
+                ottoeject = ottoeject_of(request)
+                try:
+                    return web.json_response(await handler(ottoeject, await _body(request)))
+                except OttoEjectError as err:
+                    raise _error(web.HTTPConflict, str(err)) from None
+
+            routes.post(f"/ottoejects/{{ident}}/{path}")(view)
+            return handler
+
+        return register
+
+    @routes.get("/ottoejects")
+    async def list_ottoejects(_: web.Request) -> web.Response:
+        return web.json_response([ottoeject.info() for ottoeject in farm.ottoejects.values()])
+
+    @routes.post("/ottoejects")
+    async def create_ottoeject(request: web.Request) -> web.Response:
+        body = await _body(request)
+        allowed = {"name", "printers", "slots", "macro_seconds", "api_key", "host", "port", "trust_loopback"}
+        if set(body) - allowed:
+            raise _error(web.HTTPBadRequest, f"expected only {sorted(allowed)}")
+        if not isinstance(body.get("printers", []), list):
+            raise _error(web.HTTPBadRequest, "'printers' must be a list of names")
+        if not isinstance(body.get("port", 1), int) or not isinstance(body.get("trust_loopback", True), bool):
+            raise _error(web.HTTPBadRequest, "'port' must be an integer and 'trust_loopback' a boolean")
+        try:
+            ottoeject = await farm.add_ottoeject(**body)
+        except (ValueError, TypeError) as err:
+            raise _error(web.HTTPBadRequest, str(err)) from None
+        except (OttoEjectError, OSError) as err:
+            raise _error(web.HTTPConflict, f"the OttoEject could not start: {err}") from None
+        return web.json_response(ottoeject.info(), status=201)
+
+    @routes.get("/ottoejects/{ident}")
+    async def get_ottoeject(request: web.Request) -> web.Response:
+        return web.json_response(ottoeject_of(request).details())
+
+    @routes.delete("/ottoejects/{ident}")
+    async def delete_ottoeject(request: web.Request) -> web.Response:
+        await farm.remove_ottoeject(ottoeject_of(request).id)
+        return web.Response(status=204)
+
+    @ottoeject_action("advance")
+    async def advance_ottoeject(ottoeject: SimulatedOttoEject, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise _error(web.HTTPBadRequest, "'seconds' must be a number >= 0")
+        ottoeject.klipper.advance(float(seconds))
+        klipper = ottoeject.klipper
+        return {"time": klipper.now, "running": klipper.running, "idle_timeout": klipper.idle_state}
+
+    @ottoeject_action("klippy")
+    async def klippy(ottoeject: SimulatedOttoEject, body: dict[str, Any]) -> dict[str, Any]:
+        state = body.get("state")
+        if not isinstance(state, str):
+            raise _error(web.HTTPBadRequest, "'state' must be a string")
+        try:
+            await ottoeject.set_klippy(state)
+        except ValueError as err:
+            raise _error(web.HTTPBadRequest, str(err)) from None
+        return ottoeject.details()
+
+    @ottoeject_action("moonraker/stop")
+    async def stop_moonraker(ottoeject: SimulatedOttoEject, _: dict[str, Any]) -> dict[str, Any]:
+        await ottoeject.stop_moonraker()
+        return ottoeject.details()
+
+    @ottoeject_action("moonraker/start")
+    async def start_moonraker(ottoeject: SimulatedOttoEject, _: dict[str, Any]) -> dict[str, Any]:
+        await ottoeject.start_moonraker()
+        return ottoeject.details()
+
+    @ottoeject_action("macro_seconds")
+    async def macro_seconds(ottoeject: SimulatedOttoEject, body: dict[str, Any]) -> dict[str, Any]:
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise _error(web.HTTPBadRequest, "'seconds' must be a number >= 0")
+        ottoeject.klipper.set_macro_seconds(float(seconds))
+        return ottoeject.details()
+
     app = web.Application()
     app.add_routes(routes)
     return app
@@ -491,11 +713,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--control-host", default="127.0.0.1")
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--state-dir", type=Path, help="where serials, certificates and stored files persist")
+    parser.add_argument(
+        "--ottoejects",
+        type=int,
+        default=0,
+        help="OttoEjects to start (Moonraker + Klipper stand-in), on 127.0.2.x port 7125 when free",
+    )
     args = parser.parse_args(argv)
     if args.printers is not None and not 0 <= args.printers <= 250:
         parser.error("--printers must be between 0 and 250 (one 127.0.0.x address each)")
     if not _is_loopback(args.control_host):
         parser.error("--control-host must be a 127.x.x.x address")
+    if not 0 <= args.ottoejects <= 250:
+        parser.error("--ottoejects must be between 0 and 250 (one 127.0.2.x address each)")
     return args
 
 
@@ -518,12 +748,21 @@ async def run(args: argparse.Namespace) -> None:
     try:
         models = [model.strip() for model in args.models.split(",") if model.strip()]
         await farm.add_command_line_printers(len(models) if args.printers is None else args.printers, models)
+        if args.ottoejects:
+            # EJECT_FROM_P1, P2, ...: one per command-line printer (P1 and P2 when there are none).
+            count = len(farm.printers)
+            names = [f"P{index + 1}" for index in range(count)] if count else list(DEFAULT_PRINTERS)
+            await farm.add_command_line_ottoejects(args.ottoejects, names)
         await runner.setup()
         site = web.TCPSite(runner, args.control_host, args.control_port)
         await site.start()
         host, port = runner.addresses[0][:2]
         farm.start_background()
-        ready = {"control": f"http://{host}:{port}", "printers": [p.info() for p in farm.printers.values()]}
+        ready = {
+            "control": f"http://{host}:{port}",
+            "printers": [p.info() for p in farm.printers.values()],
+            "ottoejects": [o.info() for o in farm.ottoejects.values()],
+        }
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
         await stopping.wait()

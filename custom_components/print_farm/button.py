@@ -11,7 +11,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
-from .entity import PrinterEntity, PrinterEntityDescription, async_setup_printer_platform
+from .entity import (
+    EjectorEntity,
+    PrinterEntity,
+    PrinterEntityDescription,
+    async_setup_ejector_platform,
+    async_setup_printer_platform,
+)
+from .ottoeject import MACRO_HOME, MACRO_PARK, EjectorCoordinator
 
 PARALLEL_UPDATES = 1
 
@@ -57,12 +64,18 @@ async def async_setup_entry(
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the buttons of every printer."""
+    """Add the buttons of every printer and every OttoEject."""
     async_setup_printer_platform(
         hass,
         entry,
         async_add_entities,
         lambda printer: [PrinterButton(printer, description) for description in BUTTONS],
+    )
+    async_setup_ejector_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda ejector: [EjectorMacroButton(ejector, key, macro) for key, macro in EJECTOR_BUTTONS],
     )
 
 
@@ -74,3 +87,25 @@ class PrinterButton(PrinterEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Send the command; errors reach the user translated."""
         await self.entity_description.press_fn(self.printer)
+
+
+EJECTOR_BUTTONS = (("home", MACRO_HOME), ("park", MACRO_PARK))
+
+
+class EjectorMacroButton(EjectorEntity, ButtonEntity):
+    """Runs one OttoEject macro; available while the robot is online and idle."""
+
+    def __init__(self, ejector: EjectorCoordinator, key: str, macro: str) -> None:
+        """Bind the button to its macro."""
+        super().__init__(ejector, key)
+        self._attr_translation_key = key
+        self.macro = macro
+
+    @property
+    def available(self) -> bool:
+        """Only an idle, ready robot takes a macro."""
+        return super().available and self.online
+
+    async def async_press(self) -> None:
+        """Run the macro once (a late acknowledgement is fine: the status shows its end)."""
+        await self.coordinator.async_run_macro(self.macro)

@@ -11,7 +11,7 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import CONF_HOST, CONF_NAME
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
@@ -35,14 +35,24 @@ from .const import (
     CONF_MQTT_PORT,
     CONF_SERIAL,
     DOMAIN,
+    SUBENTRY_OTTOEJECT,
     SUBENTRY_PRINTER,
     SUBENTRY_RACK,
 )
 from .discovery import async_discovered_printers
-from .farm.printers import PrinterSetupError, async_validate_printer, is_configured
+from .farm.errors import SetupError
+from .farm.printers import async_validate_printer, is_configured
 from .farm.racks import MAX_SHELVES, RACK_FIELDS
+from .ottoeject import (
+    CONF_ACK_TIMEOUT,
+    DEFAULT_ACK_TIMEOUT,
+    DEFAULT_SCAN_INTERVAL,
+    async_validate_ottoeject,
+    ottoeject_taken,
+)
 from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
 from .protocols.bambu.ssdp import DISCOVERY_PORT
+from .protocols.moonraker import DEFAULT_PORT as MOONRAKER_PORT
 from .rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_taken
 
 CONF_DISCOVERED = "discovered"
@@ -63,7 +73,11 @@ class PrintFarmConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Printers are subentries of the hub."""
-        return {SUBENTRY_PRINTER: PrinterSubentryFlow, SUBENTRY_RACK: RackSubentryFlow}
+        return {
+            SUBENTRY_PRINTER: PrinterSubentryFlow,
+            SUBENTRY_OTTOEJECT: OttoEjectSubentryFlow,
+            SUBENTRY_RACK: RackSubentryFlow,
+        }
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Create the hub; printers are added to it afterwards."""
@@ -167,7 +181,7 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
             else:
                 try:
                     validated = await async_validate_printer(self.hass, data)
-                except PrinterSetupError as err:
+                except SetupError as err:
                     errors["base"] = err.reason
                 else:
                     return self.async_create_entry(
@@ -198,7 +212,7 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
             else:
                 try:
                     validated = await async_validate_printer(self.hass, data)
-                except PrinterSetupError as err:
+                except SetupError as err:
                     errors["base"] = err.reason
                 else:
                     return self.async_update_and_abort(
@@ -274,4 +288,82 @@ class RackSubentryFlow(ConfigSubentryFlow):
             step_id="reconfigure",
             data_schema=_rack_schema(user_input or dict(subentry.data), with_name=False),
             errors=errors,
+        )
+
+
+def _ottoeject_schema(defaults: dict[str, Any], *, adding: bool) -> vol.Schema:
+    fields: dict[Any, Any] = {}
+    if adding:
+        fields[vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED))] = str
+    fields[vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED))] = str
+    fields[vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, MOONRAKER_PORT))] = _PORT
+    # A stored API key is never sent back to the browser; left empty on reconfigure, it stays.
+    fields[vol.Optional(CONF_API_KEY)] = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+    fields[vol.Required(CONF_ADVANCED)] = section(
+        vol.Schema(
+            {
+                vol.Optional(
+                    CONF_SCAN_INTERVAL, default=defaults.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=300, mode=NumberSelectorMode.BOX, unit_of_measurement="s")
+                ),
+                vol.Optional(
+                    CONF_ACK_TIMEOUT, default=defaults.get(CONF_ACK_TIMEOUT, DEFAULT_ACK_TIMEOUT)
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=600, mode=NumberSelectorMode.BOX, unit_of_measurement="s")
+                ),
+            }
+        ),
+        {"collapsed": True},
+    )
+    return vol.Schema(fields)
+
+
+class OttoEjectSubentryFlow(ConfigSubentryFlow):
+    """Add or reconfigure an OttoEject (Moonraker is reached before anything is saved)."""
+
+    async def _async_validated(
+        self, user_input: dict[str, Any], errors: dict[str, str], *, except_subentry: str | None = None
+    ) -> dict[str, Any] | None:
+        data = _flatten(user_input)
+        if ottoeject_taken(
+            self._get_entry(),
+            data[CONF_HOST],
+            data.get(CONF_PORT) or MOONRAKER_PORT,
+            except_subentry=except_subentry,
+        ):
+            errors["base"] = "already_configured"
+            return None
+        try:
+            return await async_validate_ottoeject(self.hass, data)
+        except SetupError as err:
+            errors["base"] = err.reason
+            return None
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Name, address, port and optional API key."""
+        errors: dict[str, str] = {}
+        if user_input is not None and (data := await self._async_validated(user_input, errors)) is not None:
+            return self.async_create_entry(title=user_input[CONF_NAME].strip(), data=data)
+        defaults = _flatten(user_input) if user_input else {}
+        return self.async_show_form(
+            step_id="user", data_schema=_ottoeject_schema(defaults, adding=True), errors=errors
+        )
+
+    async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Change the address, port, API key or timings."""
+        entry = self._get_entry()
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            user_input = {
+                CONF_API_KEY: subentry.data.get(CONF_API_KEY),
+                **{k: v for k, v in user_input.items() if v != ""},
+            }
+            data = await self._async_validated(user_input, errors, except_subentry=subentry.subentry_id)
+            if data is not None:
+                return self.async_update_and_abort(entry, subentry, data=data)
+        defaults = _flatten(user_input) if user_input else dict(subentry.data)
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=_ottoeject_schema(defaults, adding=False), errors=errors
         )

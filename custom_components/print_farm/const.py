@@ -10,6 +10,7 @@ LOGGER = logging.getLogger(__package__)
 
 SUBENTRY_PRINTER: Final = "printer"
 SUBENTRY_RACK: Final = "rack"
+SUBENTRY_OTTOEJECT: Final = "ottoeject"
 
 CONF_SERIAL: Final = "serial"
 CONF_ACCESS_CODE: Final = "access_code"

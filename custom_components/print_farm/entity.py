@@ -10,10 +10,13 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import PrinterCoordinator
-from .farm.farm import signal_printer_added, signal_rack_added
+from .farm.farm import signal_ejector_added, signal_printer_added, signal_rack_added
+from .ottoeject import EjectorCoordinator
 from .protocols.bambu import FIELD_ONLINE
+from .protocols.moonraker import EjectorState
 from .rack import RackCoordinator
 
 if TYPE_CHECKING:
@@ -68,7 +71,7 @@ class PrinterEntity(Entity):
             self.async_write_ha_state()
 
 
-def _async_follow[D: (PrinterCoordinator, RackCoordinator)](
+def _async_follow[D: (PrinterCoordinator, RackCoordinator, EjectorCoordinator)](
     hass: HomeAssistant,
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
@@ -101,6 +104,24 @@ def async_setup_printer_platform(
         async_add_entities,
         farm.printers.values(),
         signal_printer_added(entry.entry_id),
+        make_entities,
+    )
+
+
+def async_setup_ejector_platform(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make_entities: Callable[[EjectorCoordinator], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every OttoEject, now and whenever one is added."""
+    farm = entry.runtime_data
+    _async_follow(
+        hass,
+        entry,
+        async_add_entities,
+        farm.ejectors.values(),
+        signal_ejector_added(entry.entry_id),
         make_entities,
     )
 
@@ -142,6 +163,35 @@ class RackEntity(Entity):
 
     @callback
     def _rack_changed(self) -> None:
+        shown = self.shown()
+        if shown != self._shown:
+            self._shown = shown
+            self.async_write_ha_state()
+
+
+class EjectorEntity(CoordinatorEntity[EjectorCoordinator]):
+    """An entity of one OttoEject; polled data is written only when what the entity shows changed."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, ejector: EjectorCoordinator, key: str) -> None:
+        """Bind the entity to its OttoEject."""
+        super().__init__(ejector)
+        self._attr_unique_id = f"ottoeject_{ejector.subentry.subentry_id}_{key}"
+        self._attr_device_info = ejector.device_info
+        self._shown: tuple[Any, ...] | None = None
+
+    @property
+    def online(self) -> bool:
+        """Whether the robot can take commands (Klipper ready and idle)."""
+        return self.coordinator.state is EjectorState.ONLINE
+
+    def shown(self) -> tuple[Any, ...]:
+        """What the entity shows (state and attributes); a state write happens only when this changes."""
+        return (self.available, self.state, self.extra_state_attributes)
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
         shown = self.shown()
         if shown != self._shown:
             self._shown = shown

@@ -11,7 +11,8 @@ from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, Tex
 import voluptuous as vol
 
 from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT
-from .farm.printers import PrinterSetupError, async_validate_printer
+from .farm.errors import SetupError
+from .farm.printers import async_validate_printer
 
 
 class _PrinterRepair(RepairsFlow):
@@ -50,7 +51,7 @@ class AccessCodeRepair(_PrinterRepair):
                 validated = await async_validate_printer(
                     self.hass, {**current, CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE]}
                 )
-            except PrinterSetupError as err:
+            except SetupError as err:
                 errors["base"] = err.reason
             else:
                 return self._update(**validated)

@@ -13,8 +13,9 @@ import voluptuous as vol
 
 from .const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN, MAX_UPLOAD_BYTES
 from .coordinator import PrinterCoordinator, PrinterUnavailableError
+from .farm.errors import SetupError
 from .farm.files import BadFileName, format_size, sanitize_filename
-from .farm.printers import PrinterSetupError, async_add_printer, async_remove_printer, async_update_printer
+from .farm.printers import async_add_printer, async_remove_printer, async_update_printer
 from .protocols.bambu import STATUS_OFFLINE
 from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
 
@@ -77,7 +78,7 @@ _SETUP_ERRORS = {
 }
 
 
-def _setup_error(err: PrinterSetupError) -> ApiError:
+def _setup_error(err: SetupError) -> ApiError:
     status, message = _SETUP_ERRORS.get(err.reason, (400, err.reason))
     return ApiError(status, message)
 
@@ -246,7 +247,7 @@ class PrintersView(FarmView):
         farm = self.farm()
         try:
             printer = await async_add_printer(self.hass, farm.entry, _subentry_changes(body), _details(body))
-        except PrinterSetupError as err:
+        except SetupError as err:
             raise _setup_error(err) from None
         return self.json(
             {"id": printer.printer_id, "name": printer.name, "message": "Printer registered successfully"},
@@ -291,7 +292,7 @@ class PrinterView(_PrinterView):
             printer = await async_update_printer(
                 self.hass, printer.entry, printer, _subentry_changes(body), _details(body)
             )
-        except PrinterSetupError as err:
+        except SetupError as err:
             raise _setup_error(err) from None
         return self.json({**detail_body(printer), "message": "Printer updated successfully"})
 

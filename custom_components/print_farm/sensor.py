@@ -27,13 +27,17 @@ from homeassistant.util import dt as dt_util
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
 from .entity import (
+    EjectorEntity,
     PrinterEntity,
     PrinterEntityDescription,
     RackEntity,
+    async_setup_ejector_platform,
     async_setup_printer_platform,
     async_setup_rack_platform,
 )
+from .ottoeject import EjectorCoordinator
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
+from .protocols.moonraker import EjectorState
 from .rack import RackCoordinator
 
 PARALLEL_UPDATES = 0
@@ -212,6 +216,12 @@ async def async_setup_entry(
         async_add_entities,
         lambda rack: [RackSensor(rack, description) for description in RACK_SENSORS],
     )
+    async_setup_ejector_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda ejector: [EjectorSensor(ejector, description) for description in EJECTOR_SENSORS],
+    )
 
 
 class PrinterSensor(PrinterEntity, SensorEntity):
@@ -271,3 +281,51 @@ class RackSensor(RackEntity, SensorEntity):
     def native_value(self) -> int:
         """The count."""
         return self.entity_description.value_fn(self.rack)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EjectorSensorDescription(SensorEntityDescription):
+    """An OttoEject sensor: a row of the table below."""
+
+    value_fn: Callable[[EjectorCoordinator], str | None]
+    always_available: bool = False
+
+
+EJECTOR_SENSORS: tuple[EjectorSensorDescription, ...] = (
+    EjectorSensorDescription(
+        key="status",
+        translation_key="ottoeject_status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.lower() for state in EjectorState],
+        value_fn=lambda ejector: ejector.state.lower(),
+        always_available=True,
+    ),
+    EjectorSensorDescription(
+        key="current_macro",
+        translation_key="current_macro",
+        value_fn=lambda ejector: ejector.data.current_macro if ejector.data else None,
+    ),
+)
+
+
+class EjectorSensor(EjectorEntity, SensorEntity):
+    """An OttoEject sensor."""
+
+    entity_description: EjectorSensorDescription
+
+    def __init__(self, ejector: EjectorCoordinator, description: EjectorSensorDescription) -> None:
+        """Bind the sensor to its OttoEject."""
+        super().__init__(ejector, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """The status always says something (OFFLINE included); the rest needs a reachable robot."""
+        if self.entity_description.always_available:
+            return True
+        return super().available and self.coordinator.state is not EjectorState.OFFLINE
+
+    @property
+    def native_value(self) -> str | None:
+        """The value."""
+        return self.entity_description.value_fn(self.coordinator)

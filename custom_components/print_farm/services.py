@@ -18,6 +18,7 @@ from .coordinator import PrinterCoordinator
 from .farm.farm import PrintFarm
 from .farm.files import BadFileName, sanitize_filename
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
 from .rack import RackCoordinator
 
 ATTR_DEVICE_ID = "device_id"
@@ -28,6 +29,8 @@ ATTR_REMOTE_FILENAME = "remote_filename"
 ATTR_SHELF = "shelf"
 ATTR_PLATE_STATE = "plate_state"
 ATTR_PRINT_JOB_ID = "print_job_id"
+ATTR_MACRO = "macro"
+ATTR_PARAMS = "params"
 
 _DEVICE: dict[vol.Marker, Any] = {vol.Required(ATTR_DEVICE_ID): cv.string}
 SEND_GCODE_SCHEMA = vol.Schema({**_DEVICE, vol.Required(ATTR_GCODE): vol.All(cv.string, vol.Length(min=1))})
@@ -59,6 +62,15 @@ SET_SHELF_SCHEMA = RESET_SHELF_SCHEMA.extend(
 )
 
 
+RUN_MACRO_SCHEMA = vol.Schema(
+    {
+        **_DEVICE,
+        vol.Required(ATTR_MACRO): vol.All(cv.string, vol.Length(min=1, max=100)),
+        vol.Optional(ATTR_PARAMS): {cv.string: vol.Any(cv.string, int, float)},
+    }
+)
+
+
 def _target[T](call: ServiceCall, find: Callable[[PrintFarm, str], T | None], error_key: str) -> T:
     """The device a call targets, found by `find` in the loaded farm, or a translated validation error."""
     device_id = call.data[ATTR_DEVICE_ID]
@@ -78,6 +90,31 @@ def _target[T](call: ServiceCall, find: Callable[[PrintFarm, str], T | None], er
 def _printer(hass: HomeAssistant, call: ServiceCall) -> PrinterCoordinator:
     """The printer a call targets."""
     return _target(call, PrintFarm.printer_by_device, "not_a_printer")
+
+
+def _ejector(call: ServiceCall) -> EjectorCoordinator:
+    """The OttoEject a call targets."""
+    return _target(call, PrintFarm.ejector_by_device, "not_an_ottoeject")
+
+
+async def _run_macro(call: ServiceCall) -> ServiceResponse:
+    ejector = _ejector(call)
+    name = call.data[ATTR_MACRO].strip().upper()
+    try:
+        outcome = await ejector.async_run_macro(name, call.data.get(ATTR_PARAMS))
+    except EjectorUnknownMacroError as err:
+        # Bad input, not a device failure: a validation error with the same translation.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=err.translation_key,
+            translation_placeholders=err.translation_placeholders,
+        ) from err
+    return {
+        "macro": name,
+        "acknowledged": outcome.acknowledged,
+        "response": outcome.response,
+        "detail": outcome.detail,
+    }
 
 
 def _rack(call: ServiceCall) -> RackCoordinator:
@@ -189,5 +226,6 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("start_print", _start_print, START_PRINT_SCHEMA, SupportsResponse.NONE),
         ("set_shelf", _set_shelf, SET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
         ("reset_shelf", _reset_shelf, RESET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
+        ("run_macro", _run_macro, RUN_MACRO_SCHEMA, SupportsResponse.OPTIONAL),
     ):
         hass.services.async_register(DOMAIN, name, _admin_only(handler), schema, supports_response=response)

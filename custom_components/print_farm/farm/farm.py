@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,11 +13,20 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 
-from ..const import CONF_SERIAL, DOMAIN, LOGGER, SUBENTRY_PRINTER, SUBENTRY_RACK, WATCHDOG_INTERVAL_SECONDS
+from ..const import (
+    CONF_SERIAL,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_OTTOEJECT,
+    SUBENTRY_PRINTER,
+    SUBENTRY_RACK,
+    WATCHDOG_INTERVAL_SECONDS,
+)
 from ..coordinator import PrinterCoordinator
+from ..ottoeject import EjectorCoordinator
 from ..rack import CONF_SHELVES, RackCoordinator
 from .racks import RackStore, ShelfError
-from .registry import PrinterRegistry
+from .registry import IdRegistry, PrinterRegistry
 
 if TYPE_CHECKING:
     from .. import PrintFarmConfigEntry
@@ -26,6 +35,11 @@ if TYPE_CHECKING:
 def signal_printer_added(entry_id: str) -> str:
     """Dispatcher signal the platforms listen to, to add a new printer's entities."""
     return f"{DOMAIN}_{entry_id}_printer_added"
+
+
+def signal_ejector_added(entry_id: str) -> str:
+    """Dispatcher signal the platforms listen to, to add a new OttoEject's entities."""
+    return f"{DOMAIN}_{entry_id}_ejector_added"
 
 
 def signal_rack_added(entry_id: str) -> str:
@@ -42,6 +56,8 @@ class PrintFarm:
         self.entry = entry
         self.registry = PrinterRegistry(hass)
         self.printers: dict[str, PrinterCoordinator] = {}
+        self.ejector_ids = IdRegistry(hass, "ottoejects")
+        self.ejectors: dict[str, EjectorCoordinator] = {}
         self.rack_store = RackStore(hass)
         self.racks: dict[str, RackCoordinator] = {}
         # Set by the job queue once it exists; until then a shelf's job id cannot be checked.
@@ -55,6 +71,7 @@ class PrintFarm:
         """Load storage and start the silence watchdog."""
         await self.registry.async_load()
         await self.rack_store.async_load()
+        await self.ejector_ids.async_load()
         self._unsub_watchdog = async_track_time_interval(
             self.hass, self._check_watchdogs, timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
         )
@@ -67,6 +84,9 @@ class PrintFarm:
         for printer in self.printers.values():
             await printer.async_stop()
         self.printers.clear()
+        for ejector in self.ejectors.values():
+            await ejector.async_shutdown()
+        self.ejectors.clear()
 
     @callback
     def _check_watchdogs(self, _now: Any) -> None:
@@ -85,7 +105,29 @@ class PrintFarm:
         """Bring printers and racks in line with the subentries: new, changed and removed ones."""
         async with self._sync_lock:
             await self._async_sync_printers()
+            await self._async_sync_ejectors()
             await self._async_sync_racks()
+
+    async def _async_sync_ejectors(self) -> None:
+        wanted = self.subentries_of(SUBENTRY_OTTOEJECT)
+        for subentry_id, ejector in list(self.ejectors.items()):
+            if subentry_id not in wanted:
+                await ejector.async_shutdown()
+                del self.ejectors[subentry_id]
+                await self.ejector_ids.async_remove(subentry_id)
+            else:
+                await ejector.async_apply_subentry(wanted[subentry_id])
+        for subentry_id, subentry in wanted.items():
+            if subentry_id in self.ejectors:
+                continue
+            ejector_id = await self.ejector_ids.async_ensure(subentry_id)
+            ejector = EjectorCoordinator(self.hass, self.entry, subentry, ejector_id)
+            self.ejectors[subentry_id] = ejector
+            # The first poll runs in the background: a robot that is down must not hold up the farm.
+            self.entry.async_create_background_task(
+                self.hass, ejector.async_refresh(), f"{DOMAIN} first poll of {subentry.title}"
+            )
+            async_dispatcher_send(self.hass, signal_ejector_added(self.entry.entry_id), ejector)
 
     async def _async_sync_racks(self) -> None:
         wanted = self.subentries_of(SUBENTRY_RACK)
@@ -128,6 +170,30 @@ class PrintFarm:
             await printer.async_start()
             async_dispatcher_send(self.hass, signal_printer_added(self.entry.entry_id), printer)
 
+    def ejector_by_id(self, ejector_id: int) -> EjectorCoordinator | None:
+        """Find an OttoEject by its integer (REST) id."""
+        subentry_id = self.ejector_ids.subentry_for(ejector_id)
+        return self.ejectors.get(subentry_id) if subentry_id else None
+
+    def ejector_by_device(self, device_id: str) -> EjectorCoordinator | None:
+        """Find an OttoEject by its Home Assistant device id."""
+        return self._by_device(device_id, self.ejectors.values(), "ottoeject_")
+
+    def _by_device[D: (EjectorCoordinator, RackCoordinator)](
+        self, device_id: str, devices: Iterable[D], prefix: str
+    ) -> D | None:
+        device = dr.async_get(self.hass).async_get(device_id)
+        if device is None:
+            return None
+        return next(
+            (
+                item
+                for item in devices
+                if (DOMAIN, f"{prefix}{item.subentry.subentry_id}") in device.identifiers
+            ),
+            None,
+        )
+
     def rack_by_id(self, rack_id: int) -> RackCoordinator | None:
         """Find a rack by its integer (REST) id."""
         subentry_id = self.rack_store.subentry_for(rack_id)
@@ -135,13 +201,7 @@ class PrintFarm:
 
     def rack_by_device(self, device_id: str) -> RackCoordinator | None:
         """Find a rack by its Home Assistant device id."""
-        device = dr.async_get(self.hass).async_get(device_id)
-        if device is None:
-            return None
-        for rack in self.racks.values():
-            if (DOMAIN, f"rack_{rack.subentry.subentry_id}") in device.identifiers:
-                return rack
-        return None
+        return self._by_device(device_id, self.racks.values(), "rack_")
 
     def printer_by_id(self, printer_id: int) -> PrinterCoordinator | None:
         """Find a printer by its integer (REST) id."""

@@ -28,19 +28,11 @@ from ..protocols.bambu import (
     BambuSerialError,
     probe,
 )
+from .errors import SetupError
 
 if TYPE_CHECKING:
     from .. import PrintFarmConfigEntry
     from ..coordinator import PrinterCoordinator
-
-
-class PrinterSetupError(Exception):
-    """A printer cannot be added as given; `reason` is the config flow's error key."""
-
-    def __init__(self, reason: str) -> None:
-        """Keep the translation key of the reason."""
-        super().__init__(reason)
-        self.reason = reason
 
 
 async def async_validate_printer(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +40,7 @@ async def async_validate_printer(hass: HomeAssistant, data: dict[str, Any]) -> d
 
     The certificate's fingerprint is pinned here (trust on first use) after its CN has been
     checked against the serial; the model and firmware come from the printer.
-    Raises PrinterSetupError with cannot_connect, invalid_auth or wrong_serial.
+    Raises SetupError with cannot_connect, invalid_auth or wrong_serial.
     """
     serial = data[CONF_SERIAL].strip().upper()
     mqtt_port = int(data.get(CONF_MQTT_PORT) or DEFAULT_MQTT_PORT)
@@ -57,11 +49,11 @@ async def async_validate_printer(hass: HomeAssistant, data: dict[str, Any]) -> d
             hass.loop, data[CONF_HOST].strip(), serial, data[CONF_ACCESS_CODE], port=mqtt_port
         )
     except BambuAuthError as err:
-        raise PrinterSetupError("invalid_auth") from err
+        raise SetupError("invalid_auth") from err
     except BambuSerialError as err:
-        raise PrinterSetupError("wrong_serial") from err
+        raise SetupError("wrong_serial") from err
     except (BambuConnectionError, BambuCertificateError) as err:
-        raise PrinterSetupError("cannot_connect") from err
+        raise SetupError("cannot_connect") from err
     return {
         CONF_HOST: data[CONF_HOST].strip(),
         CONF_SERIAL: serial,
@@ -88,7 +80,7 @@ async def async_add_printer(
 ) -> PrinterCoordinator:
     """Validate and add a printer (REST registration); return the running printer."""
     if is_configured(entry, data[CONF_SERIAL]):
-        raise PrinterSetupError("already_configured")
+        raise SetupError("already_configured")
     validated = await async_validate_printer(hass, data)
     subentry = ConfigSubentry(
         data=MappingProxyType(validated),
@@ -118,7 +110,7 @@ async def async_update_printer(
     if any(key in changes and changes[key] != data.get(key) for key in connection_keys):
         candidate = {**data, **{key: changes[key] for key in connection_keys if key in changes}}
         if is_configured(entry, candidate[CONF_SERIAL], except_subentry=subentry.subentry_id):
-            raise PrinterSetupError("already_configured")
+            raise SetupError("already_configured")
         data = await async_validate_printer(hass, candidate)
     farm = entry.runtime_data
     if details:

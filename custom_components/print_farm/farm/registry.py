@@ -81,3 +81,39 @@ class PrinterRegistry:
         """Forget a printer (its id is not reused)."""
         if self._data["printers"].pop(subentry_id, None) is not None:
             await self._store.async_save(self._data)
+
+
+class _StoredIds(TypedDict):
+    next_id: int
+    ids: dict[str, int]
+
+
+class IdRegistry:
+    """Integer ids for one kind of device, stable across restarts and never reused, keyed by subentry id."""
+
+    def __init__(self, hass: HomeAssistant, kind: str) -> None:
+        """Create the registry of `kind` ("ottoejects", ...); call async_load before use."""
+        self._store: Store[_StoredIds] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{kind}")
+        self._data: _StoredIds = {"next_id": 1, "ids": {}}
+
+    async def async_load(self) -> None:
+        """Read the stored ids."""
+        if (stored := await self._store.async_load()) is not None:
+            self._data = stored
+
+    def subentry_for(self, device_id: int) -> str | None:
+        """The subentry of an integer id."""
+        return next((subentry for subentry, number in self._data["ids"].items() if number == device_id), None)
+
+    async def async_ensure(self, subentry_id: str) -> int:
+        """The id of a subentry, handed out (and saved) on first use."""
+        if (number := self._data["ids"].get(subentry_id)) is None:
+            number = self._data["ids"][subentry_id] = self._data["next_id"]
+            self._data["next_id"] += 1
+            await self._store.async_save(self._data)
+        return number
+
+    async def async_remove(self, subentry_id: str) -> None:
+        """Forget a subentry's id (it is not reused)."""
+        if self._data["ids"].pop(subentry_id, None) is not None:
+            await self._store.async_save(self._data)

@@ -179,6 +179,7 @@ class MoonrakerClient:
         self._ack_timeout = ack_timeout
         self._macro: _RunningMacro | None = None
         self._tasks: set[asyncio.Task[dict[str, Any]]] = set()
+        self._expiries: dict[asyncio.Task[dict[str, Any]], asyncio.TimerHandle] = {}
         self._send_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -343,9 +344,11 @@ class MoonrakerClient:
             _LOGGER.debug("%s: %s seen finished by a status poll", self, macro.name)
             self._release(macro)
             task = macro.task
-            if task is not None and not task.done():
+            if task is not None and not task.done() and task not in self._expiries:
                 # Its answer no longer matters; do not let a lost answer keep it forever.
-                asyncio.get_running_loop().call_later(self._request_timeout, task.cancel)
+                self._expiries[task] = asyncio.get_running_loop().call_later(
+                    self._request_timeout, task.cancel
+                )
 
     def _release(self, macro: _RunningMacro) -> None:
         if self._macro is macro:
@@ -417,6 +420,8 @@ class MoonrakerClient:
     def _script_done(self, macro: _RunningMacro, task: asyncio.Task[dict[str, Any]]) -> None:
         """The script's request ended: the macro no longer counts as running."""
         self._tasks.discard(task)
+        if (expiry := self._expiries.pop(task, None)) is not None:
+            expiry.cancel()
         self._release(macro)
         if task.cancelled():
             return
@@ -430,6 +435,9 @@ class MoonrakerClient:
 
     async def close(self) -> None:
         """Cancel the requests of macros still running in the background (the macros go on)."""
+        for expiry in self._expiries.values():
+            expiry.cancel()
+        self._expiries.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
