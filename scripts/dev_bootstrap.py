@@ -636,17 +636,14 @@ class Supervisor:
         printers = await bootstrap(self.hass, ready["printers"], saved)
         print_summary(printers, ready["printers"], ready["control"])
 
-    async def first_of(self, *waits: Awaitable[Any]) -> asyncio.Task[Any]:
+    async def first_of(self, *waits: Awaitable[Any]) -> asyncio.Future[Any]:
         """Wait for the stop request, a child's exit or one of waits; return the task that finished."""
-        tasks: dict[asyncio.Task[Any], str] = {asyncio.ensure_future(self.stop_requested.wait()): "stop"}
-        for process in (self.simulator, self.hass):
-            if process is not None:
-                tasks[asyncio.ensure_future(process.wait())] = "child"
+        watchers: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stop_requested.wait())]
+        watchers += [asyncio.ensure_future(p.wait()) for p in (self.simulator, self.hass) if p is not None]
         extra = [asyncio.ensure_future(wait) for wait in waits]
-        done, _ = await asyncio.wait([*tasks, *extra], return_when=asyncio.FIRST_COMPLETED)
-        for task in [*tasks, *extra]:
-            if task not in done and task not in extra:
-                task.cancel()
+        done, _ = await asyncio.wait([*watchers, *extra], return_when=asyncio.FIRST_COMPLETED)
+        for watcher in watchers:
+            watcher.cancel()  # the waits in extra go on
         return next(iter(done))
 
     def dead_child(self) -> tuple[str, int] | None:
@@ -695,10 +692,13 @@ class Supervisor:
         except DevelopError as err:
             say(f"error: {err}")
             code = 1
+        except (aiohttp.ClientError, OSError, ValueError, KeyError) as err:
+            say(f"error: {type(err).__name__}: {err}")
+            code = 1
         finally:
             if not startup.done():
                 startup.cancel()
-                with contextlib.suppress(asyncio.CancelledError, DevelopError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await startup
             if self.hass is not None:
                 await stop_process(self.hass, "Home Assistant", 120)

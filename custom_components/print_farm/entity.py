@@ -29,6 +29,8 @@ class PrinterEntityDescription(EntityDescription):
 
     fields: frozenset[str] = frozenset()
     available_fn: Callable[[PrinterCoordinator], bool] = lambda printer: printer.client.online
+    # Whether the printer has the thing at all (a P1S has no chamber sensor); unknown models get it.
+    supported_fn: Callable[[PrinterCoordinator], bool] = lambda printer: True
 
 
 class PrinterEntity(Entity):

@@ -42,6 +42,7 @@ from .rack import RackCoordinator
 
 PARALLEL_UPDATES = 0
 
+MODELS_WITHOUT_CHAMBER_SENSOR = frozenset({"P1P", "P1S", "A1", "A1 mini"})
 STATUS_OPTIONS = [state.lower() for state in (*GCODE_STATES, STATUS_OFFLINE)]
 
 
@@ -165,6 +166,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         "chamber_temp",
         available_fn=lambda printer: printer.client.online
         and printer.client.fields["chamber_temp"] is not None,
+        supported_fn=lambda printer: printer.model not in MODELS_WITHOUT_CHAMBER_SENSOR,
     ),
     PrinterSensorDescription(
         key="active_filament",
@@ -208,7 +210,11 @@ async def async_setup_entry(
         hass,
         entry,
         async_add_entities,
-        lambda printer: [PrinterSensor(printer, description) for description in SENSORS],
+        lambda printer: [
+            PrinterSensor(printer, description)
+            for description in SENSORS
+            if description.supported_fn(printer)
+        ],
     )
     async_setup_rack_platform(
         hass,

@@ -182,6 +182,22 @@ async def test_reconnects_after_broker_restart(
         await client.stop()
 
 
+async def test_quiet_printer_is_probed_and_stays_online(sim_printer: dict[str, Any]) -> None:
+    client = make_client(sim_printer)
+    client.start()
+    try:
+        await client.wait_for_first_report(10)
+        await wait_for(client, lambda c: c.version is not None)
+        client.version = None  # so that the probe's answer shows as a change
+        before = client._last_message
+        client.check_watchdog(time.monotonic() + 31)  # quiet for half the watchdog time: asked
+        await wait_for(client, lambda c: c.version is not None)
+        assert client._last_message > before
+        assert client.online
+    finally:
+        await client.stop()
+
+
 async def test_watchdog_marks_silent_printer_offline(sim_printer: dict[str, Any]) -> None:
     client = make_client(sim_printer)
     client.start()

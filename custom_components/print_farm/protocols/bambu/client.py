@@ -101,6 +101,7 @@ class BambuClient:
         self._sequence = itertools.count(1)
         self._last_message = 0.0
         self._last_pushall = -PUSHALL_MIN_INTERVAL
+        self._last_probe = -watchdog
         self._cert_error: BambuCertificateError | None = None
         self._first_report: asyncio.Future[None] = loop.create_future()
         self._version_known = asyncio.Event()
@@ -177,13 +178,24 @@ class BambuClient:
             raise BambuConnectionError(f"no answer from {self.host}:{self.port}") from None
 
     def check_watchdog(self, now: float | None = None) -> None:
-        """Mark the printer offline when it has been silent for too long (call it periodically)."""
+        """Probe a quiet printer, and mark it offline when it has been silent too long (call it every few seconds).
+
+        An idle P1 or A1 may send nothing for minutes, so a printer quiet for half the watchdog
+        time is asked for its version (a small request any printer answers, not limited like
+        pushall); only a printer that does not answer within the watchdog time is offline.
+        """
         now = time.monotonic() if now is None else now
-        if self.online and now - self._last_message > self._watchdog:
-            _LOGGER.debug("%s: no message for %.0f s, offline", self.serial, now - self._last_message)
+        silence = now - self._last_message
+        if self.connection is ConnectionState.CONNECTED and silence > self._watchdog / 2:
+            if now - self._last_probe >= self._watchdog / 2:
+                self._last_probe = now
+                with contextlib.suppress(BambuConnectionError):
+                    self._publish(GET_VERSION)
+        if self.online and silence > self._watchdog:
+            _LOGGER.debug("%s: no message for %.0f s, offline", self.serial, silence)
             self.online = False
             self._notify(frozenset({FIELD_ONLINE}))
-            # Ask once; the 5-minute rule keeps a dead printer from being flooded.
+            # The 5-minute rule keeps a printer that is really gone from being flooded.
             self.request_full_report()
 
     # --- commands (event loop) ----------------------------------------------------------
