@@ -186,11 +186,11 @@ class BambuClient:
         """
         now = time.monotonic() if now is None else now
         silence = now - self._last_message
-        if self.connection is ConnectionState.CONNECTED and silence > self._watchdog / 2:
-            if now - self._last_probe >= self._watchdog / 2:
-                self._last_probe = now
-                with contextlib.suppress(BambuConnectionError):
-                    self._publish(GET_VERSION)
+        half = self._watchdog / 2
+        if self.connection is ConnectionState.CONNECTED and silence > half and now - self._last_probe >= half:
+            self._last_probe = now
+            with contextlib.suppress(BambuConnectionError):
+                self._publish(GET_VERSION)
         if self.online and silence > self._watchdog:
             _LOGGER.debug("%s: no message for %.0f s, offline", self.serial, silence)
             self.online = False
