@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -79,11 +80,13 @@ class PrinterBinarySensor(PrinterEntity, BinarySensorEntity):
 
     entity_description: PrinterBinarySensorDescription
 
-    @property
-    def is_on(self) -> bool:
-        """Whether the condition holds."""
-        return self.entity_description.is_on_fn(self.printer)
+    def read(self) -> tuple[object, ...]:
+        """Availability and value."""
+        return (
+            self.entity_description.available_fn(self.printer),
+            self.entity_description.is_on_fn(self.printer),
+        )
 
-    def shown(self) -> tuple[object, ...]:
-        """Value and availability."""
-        return (self.available, self.is_on)
+    def apply(self, shown: tuple[Any, ...]) -> None:
+        """Show them."""
+        self._attr_available, self._attr_is_on = shown

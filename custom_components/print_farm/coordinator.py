@@ -107,7 +107,9 @@ class PrinterCoordinator:
         self.client = self._make_client()
         # What the client was built from: Home Assistant updates subentries in place.
         self._applied = (dict(data), subentry.title)
+        # Listeners by the field they read, so a report wakes only the entities it concerns.
         self._listeners: dict[FieldListener, frozenset[str]] = {}
+        self._by_field: dict[str, list[FieldListener]] = {}
         self._remove_client_listener: CALLBACK_TYPE | None = None
 
     def _make_client(self) -> BambuClient:
@@ -184,10 +186,13 @@ class PrinterCoordinator:
     def async_add_listener(self, listener: FieldListener, fields: frozenset[str]) -> CALLBACK_TYPE:
         """Call listener() whenever one of the fields changes."""
         self._listeners[listener] = fields
+        for field in fields:
+            self._by_field.setdefault(field, []).append(listener)
 
         @callback
         def remove() -> None:
-            self._listeners.pop(listener, None)
+            for field in self._listeners.pop(listener, ()):
+                self._by_field[field].remove(listener)
 
         return remove
 
@@ -197,9 +202,17 @@ class PrinterCoordinator:
             self._update_issues()
         if FIELD_VERSION in changed:
             self._update_device()
-        for listener, fields in tuple(self._listeners.items()):
-            if not fields.isdisjoint(changed):
+        by_field = self._by_field
+        if len(changed) == 1:
+            (field,) = changed
+            for listener in tuple(by_field.get(field, ())):
                 listener()
+            return
+        # dict.fromkeys: each listener once, in a stable order.
+        for listener in tuple(
+            dict.fromkeys(listener for field in changed for listener in by_field.get(field, ()))
+        ):
+            listener()
 
     @callback
     def _update_issues(self) -> None:

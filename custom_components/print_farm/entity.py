@@ -34,7 +34,11 @@ class PrinterEntityDescription(EntityDescription):
 
 
 class PrinterEntity(Entity):
-    """An entity of one printer, updated by the fields it reads rather than by every report."""
+    """An entity of one printer, updated by the fields it reads rather than by every report.
+
+    `read()` computes what the entity shows from the printer's fields; only when that differs
+    from what it showed last are the `_attr_` values set (`apply()`) and the state written.
+    """
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -47,19 +51,27 @@ class PrinterEntity(Entity):
         self._attr_unique_id = f"{printer.serial}_{description.key}"
         self._attr_device_info = printer.device_info
         self._shown: tuple[Any, ...] | None = None
+        self._refresh()
 
-    @property
-    def available(self) -> bool:
-        """Whether the printer can tell us this value now."""
-        return self.entity_description.available_fn(self.printer)
+    def read(self) -> tuple[Any, ...]:
+        """What the entity shows now, starting with its availability."""
+        return (self.entity_description.available_fn(self.printer),)
 
-    def shown(self) -> tuple[Any, ...]:
-        """What the entity shows; a state write happens only when this changes."""
-        return (self.available,)
+    def apply(self, shown: tuple[Any, ...]) -> None:
+        """Set the `_attr_` values from what read() returned."""
+        self._attr_available = shown[0]
+
+    def _refresh(self) -> bool:
+        shown = self.read()
+        if shown == self._shown:
+            return False
+        self._shown = shown
+        self.apply(shown)
+        return True
 
     async def async_added_to_hass(self) -> None:
         """Follow the printer's fields."""
-        self._shown = self.shown()
+        self._refresh()
         self.async_on_remove(
             self.printer.async_add_listener(
                 self._fields_changed, self.entity_description.fields | {FIELD_ONLINE}
@@ -67,9 +79,7 @@ class PrinterEntity(Entity):
         )
 
     def _fields_changed(self) -> None:
-        shown = self.shown()
-        if shown != self._shown:
-            self._shown = shown
+        if self._refresh():
             self.async_write_ha_state()
 
 

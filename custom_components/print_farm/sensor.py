@@ -235,19 +235,18 @@ class PrinterSensor(PrinterEntity, SensorEntity):
 
     entity_description: PrinterSensorDescription
 
-    @property
-    def native_value(self) -> Any:
-        """The sensor's value."""
-        return self.entity_description.value_fn(self.printer)
+    def read(self) -> tuple[Any, ...]:
+        """Availability, value and attributes."""
+        description = self.entity_description
+        return (
+            description.available_fn(self.printer),
+            description.value_fn(self.printer),
+            description.attributes_fn(self.printer),
+        )
 
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Details of the value (the filament's colour, the file's path)."""
-        return self.entity_description.attributes_fn(self.printer)
-
-    def shown(self) -> tuple[Any, ...]:
-        """Value, availability and attributes."""
-        return (self.available, self.native_value, self.extra_state_attributes)
+    def apply(self, shown: tuple[Any, ...]) -> None:
+        """Show them."""
+        self._attr_available, self._attr_native_value, self._attr_extra_state_attributes = shown
 
 
 @dataclass(frozen=True, kw_only=True)

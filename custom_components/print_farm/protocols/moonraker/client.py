@@ -240,7 +240,9 @@ class MoonrakerClient:
         message = _error_message(payload, f"HTTP {status} {reason}".strip())
         if path.startswith("/printer/"):
             if status in (404, 503):
-                raise MoonrakerNotReadyError(f"Klipper is not connected to Moonraker ({message})")
+                raise MoonrakerNotReadyError(
+                    f"Klipper is not connected to Moonraker (HTTP {status}: {message})"
+                )
             if status == 400:
                 raise MoonrakerMacroError(message)
         raise MoonrakerError(f"Moonraker answered {method} {path} with HTTP {status}: {message}")
