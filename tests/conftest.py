@@ -135,3 +135,11 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
         return_value=True,
     ):
         yield
+
+
+@pytest.fixture
+async def sim_ejector(simulator: SimulatorControl) -> AsyncIterator[dict[str, Any]]:
+    """A fresh simulated OttoEject (real Moonraker + Klipper stand-in), removed after the test."""
+    ejector = await simulator.add_ottoeject(macro_seconds=20)
+    yield ejector
+    await simulator.remove_ottoeject(ejector["id"])

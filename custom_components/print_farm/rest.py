@@ -245,10 +245,11 @@ def async_register_views(hass: HomeAssistant) -> None:
         return
     hass.data[VIEWS_REGISTERED] = True
     # The views import this module.
+    from .rest_ottoeject import EJECTOR_VIEWS
     from .rest_printers import PRINTER_VIEWS
     from .rest_racks import RACK_VIEWS
 
-    views: list[type[FarmView]] = [*PRINTER_VIEWS, *RACK_VIEWS]
+    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *RACK_VIEWS]
     for view in views:
         hass.http.register_view(view(hass))
     hass.http.register_view(OpenApiView(hass, views))
