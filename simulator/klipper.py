@@ -122,13 +122,18 @@ class KlipperStandIn:
         macro_seconds: float,
         config_file: Path,
         log_file: Path,
+        klipper_path: Path,
     ) -> None:
-        """Prepare the stand-in; `listen` opens the socket."""
+        """Prepare the stand-in; `listen` opens the socket.
+
+        klipper_path is reported as Klipper's source directory (Moonraker serves its config/ and docs/).
+        """
         self.socket_path = socket_path
         self.macros = list(macros)
         self.macro_seconds = macro_seconds
         self.config_file = config_file
         self.log_file = log_file
+        self.klipper_path = klipper_path
         self.state = "ready"
         self.state_message = READY_MESSAGE
         self.now = 0.0  # the simulated clock, in seconds
@@ -321,7 +326,7 @@ class KlipperStandIn:
             "state": self.state,
             "state_message": self.state_message,
             "hostname": socket.gethostname(),
-            "klipper_path": str(self.config_file.parent),
+            "klipper_path": str(self.klipper_path),
             "python_path": sys.executable,
             "process_id": os.getpid(),
             "user_id": os.getuid(),

@@ -242,6 +242,7 @@ class SimulatedOttoEject:
             macro_seconds=macro_seconds,
             config_file=data_dir / "config" / "printer.cfg",
             log_file=data_dir / "logs" / "klippy.log",
+            klipper_path=directory / "klipper",
         )
         self.moonraker = MoonrakerProcess(
             data_dir, host, port, socket_dir / "klippy.sock", trust_loopback=trust_loopback
@@ -254,6 +255,8 @@ class SimulatedOttoEject:
         return list(self.klipper.macros)
 
     def _write_printer_cfg(self) -> None:
+        for sub in ("config", "docs"):  # Moonraker registers these from Klipper's source directory
+            (self.klipper.klipper_path / sub).mkdir(parents=True, exist_ok=True)
         path = self.klipper.config_file
         path.parent.mkdir(parents=True, exist_ok=True)
         sections = [f"[gcode_macro {macro}]\ngcode:\n    M118 {macro}\n" for macro in self.macros]

@@ -58,9 +58,30 @@ async def wait_for_status(
 ) -> EjectorStatus:
     """Poll the status until condition holds (bounded)."""
     async with asyncio.timeout(timeout):
-        while not condition(status := await client.status()):
+        while True:
+            if condition(status := await client.status()):
+                return status
             await asyncio.sleep(POLL)
-    return status
+
+
+async def device_runs(simulator: SimulatorControl, ottoeject: dict[str, Any], macro: str) -> None:
+    """Wait until the device itself runs macro (the script went through Moonraker to Klipper)."""
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            if (await simulator.ottoeject(ottoeject["id"]))["running"] == macro:
+                return
+            await asyncio.sleep(POLL)
+
+
+async def status_as_if_ready(client: MoonrakerClient, monkeypatch: pytest.MonkeyPatch) -> EjectorStatus:
+    """The status when /server/info still said ready (a race): Klipper's own route answers."""
+
+    async def stale_info() -> dict[str, Any]:
+        return {"klippy_connected": True, "klippy_state": "ready"}
+
+    with monkeypatch.context() as patch:
+        patch.setattr(client, "server_info", stale_info)
+        return await client.status()
 
 
 async def scripts(simulator: SimulatorControl, ottoeject: dict[str, Any]) -> list[str]:
@@ -73,7 +94,9 @@ async def test_online_when_klipper_ready(client: MoonrakerClient) -> None:
     assert (await client.server_info())["moonraker_version"] == "0.11.0"
 
 
-async def test_macros_are_the_devices_gcode_macros(client: MoonrakerClient, ottoeject: dict[str, Any]) -> None:
+async def test_macros_are_the_devices_gcode_macros(
+    client: MoonrakerClient, ottoeject: dict[str, Any]
+) -> None:
     macros = await client.macros()
     assert macros == ottoeject["macros"]
     assert {"OTTOEJECT_HOME", "PARK_OTTOEJECT", "EJECT_FROM_P2", "LOAD_ONTO_P1"} <= set(macros)
@@ -85,11 +108,11 @@ async def test_ejecting_while_a_macro_runs_then_acknowledged(
     simulator: SimulatorControl, client: MoonrakerClient, ottoeject: dict[str, Any]
 ) -> None:
     run = asyncio.create_task(client.run_macro("eject_from_p1"))
-    status = await wait_for_status(client, lambda s: s.state is EjectorState.EJECTING)
+    await device_runs(simulator, ottoeject, "EJECT_FROM_P1")
+    status = await client.status()
+    assert status.state is EjectorState.EJECTING
     assert status.current_macro == "EJECT_FROM_P1"
     assert status.macro_started is not None
-    # Seen running by the device itself, not only counted by the client.
-    assert (await simulator.ottoeject(ottoeject["id"]))["running"] == "EJECT_FROM_P1"
     assert not run.done()
 
     await simulator.advance_ottoeject(ottoeject["id"], 20)
@@ -114,6 +137,7 @@ async def test_macro_outlasting_the_wait_is_not_sent_again(
         assert outcome.detail is not None
         assert "EJECT_FROM_P2" in outcome.detail
 
+        await device_runs(simulator, ottoeject, "EJECT_FROM_P2")
         status = await client.status()
         assert status.state is EjectorState.EJECTING
         assert status.current_macro == "EJECT_FROM_P2"
@@ -131,13 +155,14 @@ async def test_macro_outlasting_the_wait_is_not_sent_again(
         await client.close()
 
 
-async def test_macro_outlasting_the_wait_seen_idle_by_a_poll(
+async def test_macro_outlasting_the_wait_then_the_next_one(
     simulator: SimulatorControl, session: aiohttp.ClientSession, ottoeject: dict[str, Any]
 ) -> None:
-    """A poll that saw the macro running and then sees the device idle ends it (answer or not)."""
+    """Seen running, then idle: the macro is over and the next one goes, once."""
     client = make_client(session, ottoeject, ack_timeout=0.2)
     try:
         assert not (await client.run_macro("OTTOEJECT_HOME")).acknowledged
+        await device_runs(simulator, ottoeject, "OTTOEJECT_HOME")
         assert (await client.status()).state is EjectorState.EJECTING  # seen running
         await simulator.advance_ottoeject(ottoeject["id"], 20)
         status = await wait_for_status(client, lambda s: s.state is EjectorState.ONLINE)
@@ -175,7 +200,9 @@ async def test_unknown_macro_is_refused_without_sending(
     assert await scripts(simulator, ottoeject) == []
 
 
-async def test_wrong_api_key_is_an_auth_error(session: aiohttp.ClientSession, ottoeject: dict[str, Any]) -> None:
+async def test_wrong_api_key_is_an_auth_error(
+    session: aiohttp.ClientSession, ottoeject: dict[str, Any]
+) -> None:
     client = make_client(session, ottoeject, api_key="0123456789abcdef0123456789abcdef")
     with pytest.raises(MoonrakerAuthError):
         await client.status()
@@ -186,7 +213,9 @@ async def test_wrong_api_key_is_an_auth_error(session: aiohttp.ClientSession, ot
     assert "0123456789abcdef" not in repr(client)
 
 
-async def test_missing_api_key_when_not_trusted(simulator: SimulatorControl, session: aiohttp.ClientSession) -> None:
+async def test_missing_api_key_when_not_trusted(
+    simulator: SimulatorControl, session: aiohttp.ClientSession
+) -> None:
     info = await simulator.add_ottoeject(trust_loopback=False)
     try:
         with pytest.raises(MoonrakerAuthError):
@@ -212,7 +241,11 @@ async def test_offline_when_moonraker_is_down(
 
 
 async def test_offline_when_klipper_never_connected(
-    simulator: SimulatorControl, session: aiohttp.ClientSession, client: MoonrakerClient, ottoeject: dict[str, Any]
+    simulator: SimulatorControl,
+    session: aiohttp.ClientSession,
+    client: MoonrakerClient,
+    ottoeject: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await simulator.set_klippy(ottoeject["id"], "never_connected")
     # Moonraker has not registered Klipper's routes: 404.
@@ -222,6 +255,10 @@ async def test_offline_when_klipper_never_connected(
     status = await client.status()
     assert status.state is EjectorState.OFFLINE
     assert status.klippy_state == "disconnected"
+    status = await status_as_if_ready(client, monkeypatch)
+    assert status.state is EjectorState.OFFLINE
+    assert status.message is not None
+    assert "404" in status.message
     with pytest.raises(MoonrakerNotReadyError):
         await client.macros()
     with pytest.raises(MoonrakerNotReadyError):
@@ -233,7 +270,11 @@ async def test_offline_when_klipper_never_connected(
 
 
 async def test_offline_after_klipper_left(
-    simulator: SimulatorControl, session: aiohttp.ClientSession, client: MoonrakerClient, ottoeject: dict[str, Any]
+    simulator: SimulatorControl,
+    session: aiohttp.ClientSession,
+    client: MoonrakerClient,
+    ottoeject: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await simulator.set_klippy(ottoeject["id"], "disconnected")
     # Klipper's routes stay registered, but Klipper is gone: 503.
@@ -243,6 +284,10 @@ async def test_offline_after_klipper_left(
     status = await client.status()
     assert status.state is EjectorState.OFFLINE
     assert status.klippy_state == "disconnected"
+    status = await status_as_if_ready(client, monkeypatch)
+    assert status.state is EjectorState.OFFLINE
+    assert status.message is not None
+    assert "Klippy Host not connected" in status.message
     with pytest.raises(MoonrakerNotReadyError):
         await client.macros()
 
@@ -261,7 +306,9 @@ async def test_offline_while_klipper_starts(
     assert (await client.status()).state is EjectorState.ONLINE
 
 
-@pytest.mark.parametrize(("state", "words"), [("shutdown", "Shutdown due to"), ("error", "configuration error")])
+@pytest.mark.parametrize(
+    ("state", "words"), [("shutdown", "Shutdown due to"), ("error", "configuration error")]
+)
 async def test_issue_when_klipper_shut_down_or_in_error(
     simulator: SimulatorControl, client: MoonrakerClient, ottoeject: dict[str, Any], state: str, words: str
 ) -> None:
@@ -283,7 +330,7 @@ async def test_klipper_error_during_the_macro(
     simulator: SimulatorControl, client: MoonrakerClient, ottoeject: dict[str, Any]
 ) -> None:
     run = asyncio.create_task(client.run_macro("GRAB_FROM_SLOT_1"))
-    await wait_for_status(client, lambda s: s.state is EjectorState.EJECTING)
+    await device_runs(simulator, ottoeject, "GRAB_FROM_SLOT_1")
     await simulator.set_klippy(ottoeject["id"], "shutdown")
     with pytest.raises(MoonrakerMacroError, match="Shutdown due to webhooks request"):
         await asyncio.wait_for(run, TIMEOUT)
@@ -297,6 +344,7 @@ async def test_close_drops_a_macro_still_running(
 ) -> None:
     client = make_client(session, ottoeject, ack_timeout=0.2)
     assert not (await client.run_macro("LOAD_ONTO_P1")).acknowledged
+    await device_runs(simulator, ottoeject, "LOAD_ONTO_P1")
     await client.close()
     assert client.current_macro is None
     # The device carries on with the macro; it was sent once.
