@@ -251,7 +251,7 @@ async def end_to_end(messages: list[bytes], label: str) -> None:
             client = next(iter(entry.runtime_data.printers.values())).client
             # As if the printer had connected and sent its first full report.
             client._set_connection(ConnectionState.CONNECTED)
-            client._report_received(client.ingest(loads(dumps({"print": full_report()}))) or frozenset())
+            client._report_received(client.ingest(loads(dumps({"print": full_report()}))) or {})
             await hass.async_block_till_done()
 
             writes = 0
@@ -265,9 +265,9 @@ async def end_to_end(messages: list[bytes], label: str) -> None:
             hass.bus.async_listen(EVENT_STATE_REPORTED, count, event_filter=callback(lambda data: True))
 
             def feed(message: bytes) -> None:
-                changed = client.ingest(loads(message))
-                if changed is not None:
-                    client._report_received(changed)
+                updates = client.ingest(loads(message))
+                if updates is not None:
+                    client._report_received(updates)
 
             # Check pass (not timed): writes per report == entities whose shown state changed.
             entity_ids = [

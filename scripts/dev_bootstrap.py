@@ -58,7 +58,9 @@ TOKEN_NAME = "scripts/develop"
 DISCOVERY_PORT = 2021
 RESTART_EXIT_CODE = 100  # Home Assistant's "restart me"
 
-SIMULATOR_ARGS = ["--printers", "2", "--models", "P1S,X1C", "--clock", "realtime", "--time-scale", "60"]
+SIMULATOR_ARGS = [
+    "--printers", "2", "--models", "P1S,X1C", "--ottoejects", "1", "--clock", "realtime", "--time-scale", "60",
+]  # fmt: skip
 
 CONFIGURATION_YAML = f"""\
 # Written by scripts/develop on every run: edits here are lost. Add YAML under packages/ instead.
@@ -477,6 +479,29 @@ async def ensure_printers(
         await request(session, "POST", "/api/print_farm/printers", token, expect=(201,), json=body)
 
 
+async def ensure_ottoejects_and_rack(
+    session: aiohttp.ClientSession, token: str, simulated: list[dict[str, Any]]
+) -> None:
+    """Register the simulated OttoEjects and one rack if they are not there (on every start: idempotent)."""
+    registered = await request(session, "GET", "/api/print_farm/ottoeject", token)
+    names = {item["device_name"] for item in registered}
+    for ejector in simulated:
+        if ejector["name"] in names:
+            continue
+        say(f"registering {ejector['name']} ({ejector['host']}:{ejector['port']})")
+        body = {
+            "device_name": ejector["name"],
+            "ip_address": ejector["host"],
+            "port": ejector["port"],
+            "api_key": ejector["api_key"],
+        }
+        await request(session, "POST", "/api/print_farm/ottoeject", token, expect=(201,), json=body)
+    if not await request(session, "GET", "/api/print_farm/ottoracks", token):
+        say("creating rack A (6 shelves)")
+        body = {"name": "A", "number_of_shelves": 6, "shelf_spacing_mm": 80, "bed_size": "256x256"}
+        await request(session, "POST", "/api/print_farm/ottoracks", token, expect=(201,), json=body)
+
+
 async def follow_simulator_ports(
     session: aiohttp.ClientSession,
     token: str,
@@ -527,7 +552,10 @@ async def wait_for_printers(
 
 
 async def bootstrap(
-    hass: asyncio.subprocess.Process, simulated: list[dict[str, Any]], saved: dict[str, dict[str, Any]]
+    hass: asyncio.subprocess.Process,
+    simulated: list[dict[str, Any]],
+    saved: dict[str, dict[str, Any]],
+    ejectors: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Wait for Home Assistant, do the first run's setup if it is not done; return the printers."""
     started = time.monotonic()
@@ -548,6 +576,11 @@ async def bootstrap(
             say("warning: the print_farm integration is not loaded (entry deleted or failed): see the log")
         else:
             await follow_simulator_ports(session, token, simulated, saved)
+        farm_loaded = "print_farm" in (await request(session, "GET", "/api/config", token)).get(
+            "components", []
+        )
+        if farm_loaded:
+            await ensure_ottoejects_and_rack(session, token, ejectors)
         return await wait_for_printers(session, token)
 
 
@@ -580,7 +613,8 @@ def print_summary(printers: list[dict[str, Any]], simulated: list[dict[str, Any]
         lines.append("  none registered")
     lines += [
         f"Logs             {shown(HASS_LOG)}, {shown(SIM_LOG)}",
-        f"Simulator API    {control}/printers  (see simulator/farm.py)",
+        f"Simulator API    {control}/printers, {control}/ottoejects  (see simulator/farm.py)",
+        f"OttoEjects       {HA_URL}/api/print_farm/ottoeject   Racks {HA_URL}/api/print_farm/ottoracks",
     ]
     if printers:
         first = printers[0]["id"]
@@ -633,7 +667,7 @@ class Supervisor:
         )
         self.hass = await start_hass()
         say(f"starting Home Assistant (pid {self.hass.pid}, log {shown(HASS_LOG)})")
-        printers = await bootstrap(self.hass, ready["printers"], saved)
+        printers = await bootstrap(self.hass, ready["printers"], saved, ready.get("ottoejects", []))
         print_summary(printers, ready["printers"], ready["control"])
 
     async def first_of(self, *waits: Awaitable[Any]) -> asyncio.Future[Any]:

@@ -69,9 +69,9 @@ async def test_state_written_only_when_value_changes(
     hass.bus.async_listen(EVENT_STATE_REPORTED, count, event_filter=callback(lambda data: True))
 
     def report(fields: dict[str, Any]) -> None:
-        changed = client.ingest({"print": {"command": "push_status", **fields}})
-        if changed is not None:
-            client._report_received(changed)
+        updates = client.ingest({"print": {"command": "push_status", **fields}})
+        if updates is not None:
+            client._report_received(updates)
 
     report({"mc_percent": 42})
     await hass.async_block_till_done()

@@ -322,3 +322,23 @@ async def test_openapi_lists_every_route(hass: HomeAssistant, client: TestClient
     register = document["paths"]["/api/print_farm/printers"]["post"]
     schema = register["requestBody"]["content"]["application/json"]["schema"]
     assert {"name", "ip_address", "access_code", "serial_number"} <= set(schema["required"])
+
+
+async def test_every_route_needs_authentication(
+    hass: HomeAssistant, hass_client_no_auth: ClientFactory, farm: Any
+) -> None:
+    """Every registered Print Farm route answers 401 without a token, whatever its method."""
+    anonymous = await hass_client_no_auth()
+    routes = {
+        (route.resource.canonical, route.method)
+        for route in hass.http.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/print_farm")
+        and route.method not in ("HEAD", "OPTIONS")
+    }
+    assert len(routes) > 20
+    for path, method in sorted(routes):
+        concrete = path.replace("{printer_id}", "1").replace("{ejector_id}", "1").replace("{rack_id}", "1")
+        concrete = concrete.replace("{shelf_id}", "1")
+        response = await anonymous.request(method, concrete, json={})
+        assert response.status == 401, (method, path)

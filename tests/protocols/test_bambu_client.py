@@ -188,7 +188,7 @@ async def test_quiet_printer_is_probed_and_stays_online(sim_printer: dict[str, A
     try:
         await client.wait_for_first_report(10)
         await wait_for(client, lambda c: c.version is not None)
-        client.version = None  # so that the probe's answer shows as a change
+        client.version = client._thread_version = None  # so that the probe's answer shows as a change
         before = client._last_message
         client.check_watchdog(time.monotonic() + 31)  # quiet for half the watchdog time: asked
         await wait_for(client, lambda c: c.version is not None)

@@ -23,6 +23,7 @@ from ..const import (
     WATCHDOG_INTERVAL_SECONDS,
 )
 from ..coordinator import PrinterCoordinator
+from ..jobs import JobManager
 from ..ottoeject import EjectorCoordinator
 from ..rack import CONF_SHELVES, RackCoordinator
 from .racks import RackStore, ShelfError
@@ -60,9 +61,10 @@ class PrintFarm:
         self.ejectors: dict[str, EjectorCoordinator] = {}
         self.rack_store = RackStore(hass)
         self.racks: dict[str, RackCoordinator] = {}
-        # Set by the job queue once it exists; until then a shelf's job id cannot be checked.
-        self.job_exists: Callable[[int], bool] | None = None
-        self.job_summary: Callable[[int], dict[str, Any] | None] | None = None
+        self.jobs = JobManager(hass, entry)
+        # What racks ask of jobs (a shelf's job must exist; GET shows its file).
+        self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
+        self.job_summary: Callable[[int], dict[str, Any] | None] | None = self.jobs.job_summary
         self._unsub_watchdog: CALLBACK_TYPE | None = None
         # The update listener and the REST operations may both sync; one at a time.
         self._sync_lock = asyncio.Lock()
@@ -72,6 +74,7 @@ class PrintFarm:
         await self.registry.async_load()
         await self.rack_store.async_load()
         await self.ejector_ids.async_load()
+        await self.jobs.async_setup()
         self._unsub_watchdog = async_track_time_interval(
             self.hass, self._check_watchdogs, timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
         )
@@ -167,6 +170,7 @@ class PrintFarm:
             record = await self.registry.async_ensure(subentry_id)
             printer = PrinterCoordinator(self.hass, self.entry, subentry, record["id"])
             self.printers[subentry_id] = printer
+            self.jobs.follow(printer)
             await printer.async_start()
             async_dispatcher_send(self.hass, signal_printer_added(self.entry.entry_id), printer)
 

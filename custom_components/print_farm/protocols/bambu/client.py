@@ -85,8 +85,12 @@ class BambuClient:
         self.host = host
         self.serial = serial
         self.port = port
+        # Merged and diffed in paho's thread; `fields` and `version` are the loop's copies,
+        # updated only when a change crosses over, so the loop never sees a half-applied report.
         self.state = PrinterState()
+        self.fields: dict[str, Any] = dict(self.state.fields)
         self.version: PrinterVersion | None = None
+        self._thread_version: PrinterVersion | None = None
         self.connection = ConnectionState.STOPPED
         self.online = False
         # The fingerprint a refused certificate had, for the repair that offers to trust it.
@@ -113,11 +117,6 @@ class BambuClient:
     def fingerprint(self) -> str | None:
         """The pinned certificate fingerprint (the first one seen when none was given)."""
         return self._context.fingerprint
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The public fields of the printer's state."""
-        return self.state.fields
 
     def add_listener(self, listener: ChangeListener) -> Callable[[], None]:
         """Call listener(changed_fields) in the loop after every change; return the remover."""
@@ -384,39 +383,47 @@ class BambuClient:
         except ValueError:
             _LOGGER.debug("%s: ignoring a report that is not JSON", self.serial)
             return
-        changed = self.ingest(payload)
-        if changed is not None:
-            self._loop.call_soon_threadsafe(self._report_received, changed)
+        updates = self.ingest(payload)
+        if updates is not None:
+            self._loop.call_soon_threadsafe(self._report_received, updates)
 
-    def ingest(self, payload: Any) -> frozenset[str] | None:
-        """Apply one decoded report; return the changed fields, or None when nothing is to be told."""
+    def ingest(self, payload: Any) -> dict[str, Any] | None:
+        """Apply one decoded report (in paho's thread); return the changed fields' new values, or None.
+
+        None means there is nothing to tell the loop; an empty dict still tells it the printer spoke.
+        """
         if not isinstance(payload, dict):
             return None
-        changed: frozenset[str] = frozenset()
+        updates: dict[str, Any] = {}
         report = payload.get("print")
         if isinstance(report, dict):
             command = report.get("command")
             if command == "push_status" or command is None:
-                changed = self.state.merge(report)
+                if changed := self.state.merge(report):
+                    values = self.state.fields
+                    updates = {name: values[name] for name in changed}
             elif "sequence_id" in report:  # the echo of one of our commands
                 self._loop.call_soon_threadsafe(self._resolve_ack, str(report["sequence_id"]), report)
         info = payload.get("info")
         if isinstance(info, dict) and info.get("command") == "get_version":
             version = parse_version(info, self.serial)
-            if version != self.version:
-                self.version = version
-                changed = changed | {FIELD_VERSION}
-        if not changed and self.online and self._first_report.done():
+            if version != self._thread_version:
+                self._thread_version = version
+                updates[FIELD_VERSION] = version
+        if not updates and self.online and self._first_report.done():
             return None
-        return changed
+        return updates
 
-    def _report_received(self, changed: frozenset[str]) -> None:
+    def _report_received(self, updates: dict[str, Any]) -> None:
+        changed = frozenset(updates)
+        if FIELD_VERSION in updates:
+            self.version = updates.pop(FIELD_VERSION)
+            self._version_known.set()
+        self.fields.update(updates)
         if not self.online and self.connection is ConnectionState.CONNECTED:
             self.online = True
             changed = changed | {FIELD_ONLINE}
         self._resolve_first_report()
-        if FIELD_VERSION in changed:
-            self._version_known.set()
         if changed:
             self._notify(changed)
 
