@@ -143,3 +143,10 @@ async def sim_ejector(simulator: SimulatorControl) -> AsyncIterator[dict[str, An
     ejector = await simulator.add_ottoeject(macro_seconds=20)
     yield ejector
     await simulator.remove_ottoeject(ejector["id"])
+
+
+@pytest.fixture(autouse=True)
+def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Give each Home Assistant test its own config folder (uploads, stored print files)."""
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("hass").config.config_dir = str(tmp_path / "config")

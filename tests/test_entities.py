@@ -7,7 +7,7 @@ from unittest.mock import patch
 
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE, Platform
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
@@ -39,7 +39,7 @@ async def test_platform_snapshot(
             assert state is not None
             shown = {
                 "entity_id": entity_entry.entity_id,
-                "unique_id": entity_entry.unique_id,
+                "unique_id": entity_entry.unique_id.replace(entry.entry_id, "<entry_id>"),
                 "translation_key": entity_entry.translation_key,
                 "original_name": entity_entry.original_name,
                 "device_class": entity_entry.original_device_class,
@@ -96,7 +96,7 @@ async def test_whole_print_through_entities(
     client = next(iter(entry.runtime_data.printers.values())).client
     assert hass.states.get("button.printer_1_pause_print").state == STATE_UNAVAILABLE
     await simulator.put_file(sim_printer["serial"], "gear.gcode", b"; total layer number: 40\nG28\n")
-    device_id = next(iter(hass.data["device_registry"].devices.values())).id
+    device_id = dr.async_get(hass).async_get_device(identifiers={("print_farm", sim_printer["serial"])}).id
     await hass.services.async_call(
         "print_farm", "start_print", {"device_id": device_id, "filename": "gear.gcode"}, blocking=True
     )

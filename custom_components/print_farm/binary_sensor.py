@@ -17,7 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
-from .entity import PrinterEntity, PrinterEntityDescription, async_setup_printer_platform
+from .entity import PrinterEntity, PrinterEntityDescription, PrinterJobEntity, async_setup_printer_platform
 from .protocols.bambu import PRINTING_STATES
 
 PARALLEL_UPDATES = 0
@@ -71,7 +71,10 @@ async def async_setup_entry(
         hass,
         entry,
         async_add_entities,
-        lambda printer: [PrinterBinarySensor(printer, description) for description in BINARY_SENSORS],
+        lambda printer: [
+            *(PrinterBinarySensor(printer, description) for description in BINARY_SENSORS),
+            BedClearSensor(printer, BED_CLEAR),
+        ],
     )
 
 
@@ -90,3 +93,16 @@ class PrinterBinarySensor(PrinterEntity, BinarySensorEntity):
     def apply(self, shown: tuple[Any, ...]) -> None:
         """Show them."""
         self._attr_available, self._attr_is_on = shown
+
+
+BED_CLEAR = PrinterBinarySensorDescription(
+    key="bed_clear",
+    translation_key="bed_clear",
+    fields=frozenset({"gcode_state"}),
+    available_fn=lambda printer: True,  # the farm knows it even while the printer is offline
+    is_on_fn=lambda printer: printer.entry.runtime_data.jobs.bed_is_clear(printer),
+)
+
+
+class BedClearSensor(PrinterJobEntity, PrinterBinarySensor):
+    """Whether the printer's bed is known clear, so that a job may start on it."""

@@ -36,6 +36,12 @@ class PrinterButtonDescription(PrinterEntityDescription, ButtonEntityDescription
 
 BUTTONS: tuple[PrinterButtonDescription, ...] = (
     PrinterButtonDescription(
+        key="mark_bed_clear",
+        translation_key="mark_bed_clear",
+        available_fn=lambda printer: True,
+        press_fn=lambda printer: printer.entry.runtime_data.jobs.async_set_bed_clear(printer.printer_id),
+    ),
+    PrinterButtonDescription(
         key="pause",
         translation_key="pause",
         fields=frozenset({"gcode_state"}),

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .const import DOMAIN
 from .coordinator import PrinterCoordinator
 from .farm.farm import signal_ejector_added, signal_printer_added, signal_rack_added
 from .ottoeject import EjectorCoordinator
@@ -81,6 +83,22 @@ class PrinterEntity(Entity):
     def _fields_changed(self) -> None:
         if self._refresh():
             self.async_write_ha_state()
+
+
+class PrinterJobEntity(PrinterEntity):
+    """A printer entity that shows what the job queue knows of the printer (its job, its bed)."""
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the queue too."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self.printer.entry.runtime_data.jobs.async_add_listener(self._fields_changed))
+
+
+def farm_device(entry: PrintFarmConfigEntry) -> DeviceInfo:
+    """The farm's own device, for what belongs to no printer or robot (the queue, job events)."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)}, manufacturer="Print Farm", model="Farm", name=entry.title
+    )
 
 
 def _async_follow[D: (PrinterCoordinator, RackCoordinator, EjectorCoordinator)](

@@ -311,7 +311,8 @@ class JobManager:
         job.status = PRINTING
         job.started_at = iso(dt_util.utcnow())
         job.remote_filename = item.filename
-        job.seen_active = False
+        # The printer may have reported PREPARE before this line: that counts as seen.
+        job.seen_active = printer.client.fields["gcode_state"] in PRINTING_STATES
         job.progress_percent = 0
         job.estimated_remaining_time = _minutes(item.estimated_time_s)
         self.store.bed_clear[printer.printer_id] = False

@@ -6,6 +6,7 @@ document is built from those same declarations, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 import uuid
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientError, web
 from homeassistant.components.http import KEY_HASS_USER, HomeAssistantView  # type: ignore[attr-defined]
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant, callback
@@ -245,11 +246,12 @@ def async_register_views(hass: HomeAssistant) -> None:
         return
     hass.data[VIEWS_REGISTERED] = True
     # The views import this module.
+    from .rest_jobs import JOB_VIEWS
     from .rest_ottoeject import EJECTOR_VIEWS
     from .rest_printers import PRINTER_VIEWS
     from .rest_racks import RACK_VIEWS
 
-    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *RACK_VIEWS]
+    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *JOB_VIEWS, *RACK_VIEWS]
     for view in views:
         hass.http.register_view(view(hass))
     hass.http.register_view(OpenApiView(hass, views))
@@ -282,18 +284,26 @@ async def receive_upload(
         raise ApiError(400, "The body must be multipart/form-data with a 'file' part.") from None
     fields: dict[str, str] = {}
     received: ReceivedFile | None = None
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name != "file" or received is not None:
-            if part.name and part.name != "file":
-                fields[part.name] = (await part.read_chunk(4096)).decode(errors="replace").strip()
-            continue
-        try:
-            filename = sanitize_filename(part.filename or "")
-        except BadFileName as err:
-            raise ApiError(400, str(err)) from None
-        received = await _write_part(hass, part, directory, filename, max_bytes)
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name != "file" or received is not None:
+                if part.name and part.name != "file":
+                    fields[part.name] = (await part.read_chunk(4096)).decode(errors="replace").strip()
+                continue
+            try:
+                filename = sanitize_filename(part.filename or "")
+            except BadFileName as err:
+                raise ApiError(400, str(err)) from None
+            received = await _write_part(hass, part, directory, filename, max_bytes)
+    except (AssertionError, ValueError, ClientError, asyncio.IncompleteReadError) as err:
+        # aiohttp's reader asserts on a body cut short; the partial file is already gone.
+        if received is not None:
+            await hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
+        raise ApiError(
+            400, f"The upload is not a complete multipart body ({err.__class__.__name__})."
+        ) from None
     if received is None:
         raise ApiError(400, "No file was uploaded under the 'file' key.")
     return ReceivedFile(received.path, received.filename, received.size, fields)

@@ -30,10 +30,12 @@ from .entity import (
     EjectorEntity,
     PrinterEntity,
     PrinterEntityDescription,
+    PrinterJobEntity,
     RackEntity,
     async_setup_ejector_platform,
     async_setup_printer_platform,
     async_setup_rack_platform,
+    farm_device,
 )
 from .ottoeject import EjectorCoordinator
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
@@ -228,6 +230,10 @@ async def async_setup_entry(
         async_add_entities,
         lambda ejector: [EjectorSensor(ejector, description) for description in EJECTOR_SENSORS],
     )
+    async_setup_printer_platform(
+        hass, entry, async_add_entities, lambda printer: [CurrentJobSensor(printer, CURRENT_JOB)]
+    )
+    async_add_entities([QueueLengthSensor(entry)])
 
 
 class PrinterSensor(PrinterEntity, SensorEntity):
@@ -334,3 +340,54 @@ class EjectorSensor(EjectorEntity, SensorEntity):
     def native_value(self) -> str | None:
         """The value."""
         return self.entity_description.value_fn(self.coordinator)
+
+
+def _current_job(printer: PrinterCoordinator) -> Any:
+    return printer.entry.runtime_data.jobs.store.active_job(printer.printer_id)
+
+
+def _current_job_attributes(printer: PrinterCoordinator) -> dict[str, Any] | None:
+    jobs = printer.entry.runtime_data.jobs
+    if (job := _current_job(printer)) is None:
+        return None
+    item = jobs.store.items.get(job.print_item_id)
+    return {"filename": item.filename if item else None, "started_at": job.started_at}
+
+
+CURRENT_JOB = PrinterSensorDescription(
+    key="current_job",
+    translation_key="current_job",
+    available_fn=lambda printer: True,
+    value_fn=lambda printer: job.id if (job := _current_job(printer)) else None,
+    attributes_fn=_current_job_attributes,
+)
+
+
+class CurrentJobSensor(PrinterJobEntity, PrinterSensor):
+    """The job printing on a printer: its id, with the file and start as attributes."""
+
+
+class QueueLengthSensor(SensorEntity):
+    """How many jobs wait in the queue."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    _attr_translation_key = "queue_length"
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, entry: PrintFarmConfigEntry) -> None:
+        """Bind the sensor to the farm's queue."""
+        self._jobs = entry.runtime_data.jobs
+        self._attr_unique_id = f"{entry.entry_id}_queue_length"
+        self._attr_device_info = farm_device(entry)
+        self._attr_native_value = len(self._jobs.store.queued())
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the queue."""
+        self.async_on_remove(self._jobs.async_add_listener(self._queue_changed))
+
+    def _queue_changed(self) -> None:
+        length = len(self._jobs.store.queued())
+        if length != self._attr_native_value:
+            self._attr_native_value = length
+            self.async_write_ha_state()

@@ -17,7 +17,9 @@ from .const import DOMAIN
 from .coordinator import PrinterCoordinator
 from .farm.farm import PrintFarm
 from .farm.files import BadFileName, sanitize_filename
+from .farm.jobs import JobError
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .jobs import JobManager, item_body
 from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
 from .rack import RackCoordinator
 
@@ -62,6 +64,17 @@ SET_SHELF_SCHEMA = RESET_SHELF_SCHEMA.extend(
 )
 
 
+ADD_ITEM_SCHEMA = vol.Schema({vol.Required(ATTR_PATH): cv.string, vol.Optional(ATTR_FILENAME): cv.string})
+JOB_ID_SCHEMA = vol.Schema({vol.Required("job_id"): vol.All(vol.Coerce(int), vol.Range(min=1))})
+CREATE_JOB_SCHEMA = vol.Schema(
+    {
+        **_DEVICE,
+        vol.Required("print_item_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional("ottoeject_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Optional("auto_start", default=False): cv.boolean,
+        vol.Optional("priority", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=100)),
+    }
+)
 RUN_MACRO_SCHEMA = vol.Schema(
     {
         **_DEVICE,
@@ -117,6 +130,69 @@ async def _run_macro(call: ServiceCall) -> ServiceResponse:
     }
 
 
+def _jobs(call: ServiceCall) -> JobManager:
+    for entry in call.hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            jobs: JobManager = entry.runtime_data.jobs
+            return jobs
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+
+
+def _job_call[T](
+    operation: Callable[[ServiceCall, JobManager], Awaitable[T]],
+) -> Callable[[ServiceCall], Awaitable[T]]:
+    """Run a job operation; a state that does not allow it is the caller's mistake."""
+
+    async def run(call: ServiceCall) -> T:
+        try:
+            return await operation(call, _jobs(call))
+        except JobError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="job_refused",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    return run
+
+
+@_job_call
+async def _add_print_item(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    path = await _allowed_file(call)
+    filename = _printable_name(call.data.get(ATTR_FILENAME) or path.name)
+    item = await jobs.async_add_item(path, filename, move=False)
+    return {"print_item_id": item.id, **item_body(item)}
+
+
+@_job_call
+async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    job = await jobs.async_create_job(
+        print_item_id=call.data["print_item_id"],
+        printer_id=_printer(call.hass, call).printer_id,
+        ottoeject_id=call.data.get("ottoeject_id"),
+        auto_start=call.data["auto_start"],
+        priority=call.data["priority"],
+        context=call.context,
+    )
+    return jobs.job_body(job)
+
+
+@_job_call
+async def _start_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return jobs.job_body(await jobs.async_start_job(call.data["job_id"], call.context))
+
+
+@_job_call
+async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return jobs.job_body(await jobs.async_cancel_job(call.data["job_id"], call.context))
+
+
+@_job_call
+async def _mark_bed_clear(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    await jobs.async_set_bed_clear(_printer(call.hass, call).printer_id)
+    return None
+
+
 def _rack(call: ServiceCall) -> RackCoordinator:
     """The rack a call targets."""
     return _target(call, PrintFarm.rack_by_device, "not_a_rack")
@@ -160,9 +236,9 @@ async def _send_gcode(call: ServiceCall) -> ServiceResponse:
     return None
 
 
-async def _upload_file(call: ServiceCall) -> ServiceResponse:
+async def _allowed_file(call: ServiceCall) -> Path:
+    """The call's `path`, if it is a file in a directory Home Assistant may read."""
     hass = call.hass
-    printer = _printer(hass, call)
     path = Path(call.data[ATTR_PATH])
     if not path.is_absolute():
         path = Path(hass.config.path(str(path)))
@@ -179,14 +255,24 @@ async def _upload_file(call: ServiceCall) -> ServiceResponse:
             translation_key="file_not_found",
             translation_placeholders={"path": str(path)},
         )
+    return path
+
+
+def _printable_name(name: str) -> str:
     try:
-        remote = sanitize_filename(call.data.get(ATTR_REMOTE_FILENAME) or path.name)
+        return sanitize_filename(name)
     except BadFileName as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="not_printable",
             translation_placeholders={"name": str(err)},
         ) from err
+
+
+async def _upload_file(call: ServiceCall) -> ServiceResponse:
+    printer = _printer(call.hass, call)
+    path = await _allowed_file(call)
+    remote = _printable_name(call.data.get(ATTR_REMOTE_FILENAME) or path.name)
     size = await printer.async_upload(path, remote)
     return {"filename": remote, "size": size}
 
@@ -227,5 +313,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("set_shelf", _set_shelf, SET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
         ("reset_shelf", _reset_shelf, RESET_SHELF_SCHEMA, SupportsResponse.OPTIONAL),
         ("run_macro", _run_macro, RUN_MACRO_SCHEMA, SupportsResponse.OPTIONAL),
+        ("add_print_item", _add_print_item, ADD_ITEM_SCHEMA, SupportsResponse.OPTIONAL),
+        ("create_job", _create_job, CREATE_JOB_SCHEMA, SupportsResponse.OPTIONAL),
+        ("start_job", _start_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
+        ("cancel_job", _cancel_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
+        ("mark_bed_clear", _mark_bed_clear, vol.Schema(_DEVICE), SupportsResponse.NONE),
     ):
         hass.services.async_register(DOMAIN, name, _admin_only(handler), schema, supports_response=response)

@@ -1,0 +1,346 @@
+"""REST mirror of the OttoEngine Print Jobs API at /api/print_farm/print-jobs, and its extensions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from homeassistant.exceptions import HomeAssistantError
+import voluptuous as vol
+
+from .const import DOMAIN, MAX_UPLOAD_BYTES
+from .farm.files import format_size
+from .farm.jobs import JobError
+from .jobs import JobManager, item_body
+from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
+
+_ID = vol.All(int, vol.Range(min=1))
+_PRIORITY = vol.All(
+    int, vol.Range(min=1, max=100), msg="priority must be a whole number from 1 (first) to 100"
+)
+CREATE_SCHEMA = vol.Schema(
+    {
+        vol.Required("print_item_id"): _ID,
+        vol.Required("printer_id"): _ID,
+        vol.Optional("ottoeject_id", default=None): vol.Any(None, _ID),
+        vol.Optional("auto_start", default=False): bool,
+        vol.Optional("priority", default=1): _PRIORITY,
+    }
+)
+UPDATE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("priority"): _PRIORITY,
+        vol.Optional("auto_start"): bool,
+        vol.Optional("printer_id"): _ID,
+        vol.Optional("ottoeject_id"): vol.Any(None, _ID),
+    }
+)
+
+
+def _job_error(err: JobError) -> ApiError:
+    return ApiError(err.status, str(err))
+
+
+class _JobView(FarmView):
+    def jobs(self) -> JobManager:
+        return self.farm().jobs
+
+    def job_id(self, job_id: str) -> int:
+        """The id of an existing job, or 404."""
+        number = int_id(job_id, "Print job")
+        if number not in self.jobs().store.jobs:
+            raise ApiError(404, f"Print job {job_id} not found")
+        return number
+
+
+class UploadItemView(_JobView):
+    """/print-jobs/upload: step 1, a file becomes a print item."""
+
+    url = f"{API_PREFIX}/print-jobs/upload"
+    name = f"api:{DOMAIN}:print-jobs:upload"
+
+    @operation(
+        Operation(
+            summary="Upload a G-code or .gcode.3mf file and read its metadata (step 1)",
+            multipart={"file": "file"},
+            responses={
+                200: "Parsed and kept as a print item",
+                400: "No file, or not a printable file",
+                413: "File too large",
+            },
+        )
+    )
+    async def post(self, request: web.Request) -> web.Response:
+        """Stream the file to disk, read its metadata, keep it as an item."""
+        jobs = self.jobs()
+        received = await receive_upload(
+            self.hass, request, Path(self.hass.config.path(DOMAIN, "uploads")), max_bytes=MAX_UPLOAD_BYTES
+        )
+        try:
+            item = await jobs.async_add_item(received.path, received.filename, move=True)
+        finally:
+            await self.hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
+        body = item_body(item)
+        return self.json(
+            {
+                "print_item_id": item.id,
+                "filename": item.filename,
+                "file_size": format_size(item.size),
+                "estimated_print_time": body["estimated_print_time"],
+                "layer_count": item.layer_count,
+                "filament_used": body["filament_used"],
+                "message": "File uploaded and parsed successfully",
+            }
+        )
+
+
+class JobsView(_JobView):
+    """/print-jobs: create (step 2) and list."""
+
+    url = f"{API_PREFIX}/print-jobs"
+    extra_urls = [f"{API_PREFIX}/print-jobs/"]
+    name = f"api:{DOMAIN}:print-jobs"
+
+    @operation(Operation(summary="List print jobs", admin=False, responses={200: "The jobs"}))
+    async def get(self, request: web.Request) -> web.Response:
+        """Every job, oldest first."""
+        jobs = self.jobs()
+        return self.json(
+            [jobs.job_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
+        )
+
+    @operation(
+        Operation(
+            summary="Create a print job from an uploaded item (step 2)",
+            body=CREATE_SCHEMA,
+            responses={
+                201: "Queued",
+                400: "Invalid body (priority from 1 to 100)",
+                404: "Unknown item, printer or Ottoeject",
+            },
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Queue the job."""
+        try:
+            job = await self.jobs().async_create_job(**body, context=self.context(request))
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json(
+            {
+                "id": job.id,
+                "print_item_id": job.print_item_id,
+                "printer_id": job.printer_id,
+                "ottoeject_id": job.ottoeject_id,
+                "status": job.status,
+                "priority": job.priority,
+                "auto_start": job.auto_start,
+                "created_at": job.created_at,
+                "message": "Print job created successfully",
+            },
+            status_code=201,
+        )
+
+
+class JobView(_JobView):
+    """/print-jobs/{id}: details, update, cancel."""
+
+    url = f"{API_PREFIX}/print-jobs/{{job_id}}"
+    name = f"api:{DOMAIN}:print-job"
+
+    @operation(
+        Operation(
+            summary="A print job with its item, printer and Ottoeject",
+            admin=False,
+            responses={200: "The job", 404: "Unknown job"},
+        )
+    )
+    async def get(self, request: web.Request, job_id: str) -> web.Response:
+        """The job in full."""
+        jobs = self.jobs()
+        return self.json(jobs.job_body(jobs.store.jobs[self.job_id(job_id)], full=True))
+
+    @operation(
+        Operation(
+            summary="Update a print job (priority, auto_start; printer and Ottoeject while queued)",
+            body=UPDATE_SCHEMA,
+            responses={
+                200: "Updated",
+                400: "Invalid body",
+                404: "Unknown job, printer or Ottoeject",
+                409: "The job's state does not allow it",
+            },
+        )
+    )
+    async def put(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
+        """Change the job."""
+        try:
+            job = await self.jobs().async_update_job(self.job_id(job_id), body)
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json(
+            {
+                "id": job.id,
+                "priority": job.priority,
+                "status": job.status,
+                "message": "Print job updated successfully",
+            }
+        )
+
+    @operation(
+        Operation(
+            summary="Cancel a print job (stops the printer if it is printing)",
+            responses={
+                200: "Cancelled",
+                404: "Unknown job",
+                409: "Already ended",
+                502: "The printer refused to stop",
+                503: "The printer is offline",
+            },
+        )
+    )
+    async def delete(self, request: web.Request, job_id: str) -> web.Response:
+        """Cancel it."""
+        try:
+            await self.jobs().async_cancel_job(self.job_id(job_id), self.context(request))
+        except JobError as err:
+            raise _job_error(err) from None
+        except HomeAssistantError as err:
+            raise ApiError(502, str(err)) from None
+        return self.json({"message": "Print job cancelled successfully"})
+
+
+class JobCompleteView(_JobView):
+    """/print-jobs/{id}/complete."""
+
+    url = f"{API_PREFIX}/print-jobs/{{job_id}}/complete"
+    name = f"api:{DOMAIN}:print-job:complete"
+
+    @operation(
+        Operation(
+            summary="Mark a print job completed",
+            responses={200: "Completed", 404: "Unknown job", 409: "Already completed or cancelled"},
+        )
+    )
+    async def post(self, request: web.Request, job_id: str) -> web.Response:
+        """Complete it."""
+        try:
+            job = await self.jobs().async_complete_job(self.job_id(job_id), self.context(request))
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json(
+            {
+                "id": job.id,
+                "status": job.status,
+                "completed_at": job.completed_at,
+                "message": "Print job marked as completed",
+            }
+        )
+
+
+class JobStartView(_JobView):
+    """/print-jobs/{id}/start (beyond the seed): send the file and start the print now."""
+
+    url = f"{API_PREFIX}/print-jobs/{{job_id}}/start"
+    name = f"api:{DOMAIN}:print-job:start"
+
+    @operation(
+        Operation(
+            summary="Start a queued job now: upload its file to the printer and start it",
+            responses={
+                202: "Started",
+                404: "Unknown job",
+                409: "Not queued, printer busy, or bed not clear",
+                502: "Upload or start failed",
+                503: "Printer offline",
+            },
+        )
+    )
+    async def post(self, request: web.Request, job_id: str) -> web.Response:
+        """Start it."""
+        try:
+            job = await self.jobs().async_start_job(self.job_id(job_id), self.context(request))
+        except JobError as err:
+            raise _job_error(err) from None
+        except HomeAssistantError as err:
+            raise ApiError(502, str(err)) from None
+        return self.json(
+            {
+                "id": job.id,
+                "status": job.status,
+                "started_at": job.started_at,
+                "message": "Print job started",
+            },
+            status_code=202,
+        )
+
+
+class ItemView(_JobView):
+    """/print-items/{id} (beyond the seed): an uploaded item, and deleting it."""
+
+    url = f"{API_PREFIX}/print-items/{{item_id}}"
+    name = f"api:{DOMAIN}:print-item"
+
+    @operation(
+        Operation(
+            summary="An uploaded print item and its metadata",
+            admin=False,
+            responses={200: "The item", 404: "Unknown item"},
+        )
+    )
+    async def get(self, request: web.Request, item_id: str) -> web.Response:
+        """The item with every metadata field read from the file."""
+        item = self.jobs().store.items.get(int_id(item_id, "Print item"))
+        if item is None:
+            raise ApiError(404, f"Print item {item_id} not found")
+        return self.json(
+            {**item_body(item), "slicer": item.slicer, "metadata": item.info, "uploaded_at": item.uploaded_at}
+        )
+
+    @operation(
+        Operation(
+            summary="Delete an item and its file",
+            responses={200: "Deleted", 404: "Unknown item", 409: "A job uses it"},
+        )
+    )
+    async def delete(self, request: web.Request, item_id: str) -> web.Response:
+        """Delete it unless a job uses it."""
+        try:
+            await self.jobs().async_remove_item(int_id(item_id, "Print item"))
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json({"message": "Print item deleted successfully"})
+
+
+class BedClearView(FarmView):
+    """/printers/{id}/bed-clear (beyond the seed): the plate was taken off."""
+
+    url = f"{API_PREFIX}/printers/{{printer_id}}/bed-clear"
+    name = f"api:{DOMAIN}:printer:bed-clear"
+
+    @operation(
+        Operation(
+            summary="Record that a printer's bed is clear",
+            responses={200: "Recorded", 404: "Unknown printer"},
+        )
+    )
+    async def post(self, request: web.Request, printer_id: str) -> web.Response:
+        """Mark the bed clear, so that the next job may start."""
+        number = int_id(printer_id, "Printer")
+        try:
+            await self.farm().jobs.async_set_bed_clear(number)
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json({"id": number, "bed_clear": True, "message": "Bed marked clear"})
+
+
+JOB_VIEWS: list[type[FarmView]] = [
+    UploadItemView,
+    JobsView,
+    JobView,
+    JobCompleteView,
+    JobStartView,
+    ItemView,
+    BedClearView,
+]
