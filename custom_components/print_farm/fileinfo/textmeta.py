@@ -285,7 +285,9 @@ def summarize(header: HeaderValues, slicer: str | None) -> Summary:
     if summary.object_height_mm is None and slicer in PRUSA_FAMILY and header.max_z:
         summary.object_height_mm = header.max_z
     summary.nozzle_diameter_mm = _nozzle(header)
-    summary.printer_model = name(get("printer_model") or get("TARGET_MACHINE.NAME") or get("Machine Name"))
+    summary.printer_model = name(
+        get("printer_model") or get("TARGET_MACHINE.NAME") or get("Machine Name") or get("printer_name")
+    )
     return summary
 
 
@@ -318,6 +320,7 @@ def _nozzle(header: HeaderValues) -> float | None:
         "extruderDiameter",
         "nozzleDiameter",
         "Nozzle diameter",
+        "nozzle_dia_1",
     ):
         for value in number_list(header.get(key), MAX_NOZZLE_MM):
             if value:

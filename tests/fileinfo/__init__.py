@@ -1,0 +1,1 @@
+"""Tests of the print-file metadata reader (plain Python, no Home Assistant)."""
