@@ -288,3 +288,52 @@ async def test_rack_shelf_checks_jobs(client: TestClient, hass: HomeAssistant, f
     assert (await client.put("/api/print_farm/ottoracks/1/shelves/1", json=body)).status == 200
     shelf = (await (await client.get("/api/print_farm/ottoracks/1")).json())["shelves"][0]
     assert shelf["print_job"] == {"id": 1, "filename": "cube.gcode", "completed_at": None}
+
+
+async def test_job_actions(
+    hass: HomeAssistant, tmp_path: Path, simulator: SimulatorControl, sim_printer: dict[str, Any], farm: Any
+) -> None:
+    """The same operations as actions: add a file from an allowed folder, queue, start, cancel, clear the bed."""
+    from homeassistant.exceptions import ServiceValidationError  # noqa: PLC0415
+    from homeassistant.helpers import device_registry as dr  # noqa: PLC0415
+
+    folder = tmp_path / "prints"
+    await hass.async_add_executor_job(lambda: folder.mkdir())
+    await hass.async_add_executor_job((folder / "gear.gcode").write_bytes, GCODE)
+    hass.config.allowlist_external_dirs = {str(folder)}
+    device = dr.async_get(hass).async_get_device(identifiers={("print_farm", sim_printer["serial"])})
+    item = await hass.services.async_call(
+        "print_farm",
+        "add_print_item",
+        {"path": str(folder / "gear.gcode")},
+        blocking=True,
+        return_response=True,
+    )
+    assert item["print_item_id"] == 1
+    assert item["layer_count"] == 2
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            "print_farm", "add_print_item", {"path": "/etc/hostname"}, blocking=True
+        )
+    job = await hass.services.async_call(
+        "print_farm",
+        "create_job",
+        {"device_id": device.id, "print_item_id": 1},
+        blocking=True,
+        return_response=True,
+    )
+    assert job["status"] == "QUEUED"
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call("print_farm", "start_job", {"job_id": 42}, blocking=True)
+    assert caught.value.translation_key == "job_refused"
+    started = await hass.services.async_call(
+        "print_farm", "start_job", {"job_id": 1}, blocking=True, return_response=True
+    )
+    assert started["status"] == "PRINTING"
+    cancelled = await hass.services.async_call(
+        "print_farm", "cancel_job", {"job_id": 1}, blocking=True, return_response=True
+    )
+    assert cancelled["status"] == "CANCELLED"
+    assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "off"
+    await hass.services.async_call("print_farm", "mark_bed_clear", {"device_id": device.id}, blocking=True)
+    assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "on"
