@@ -294,8 +294,8 @@ async def test_job_actions(
     hass: HomeAssistant, tmp_path: Path, simulator: SimulatorControl, sim_printer: dict[str, Any], farm: Any
 ) -> None:
     """The same operations as actions: add a file from an allowed folder, queue, start, cancel, clear the bed."""
-    from homeassistant.exceptions import ServiceValidationError  # noqa: PLC0415
-    from homeassistant.helpers import device_registry as dr  # noqa: PLC0415
+    from homeassistant.exceptions import ServiceValidationError
+    from homeassistant.helpers import device_registry as dr
 
     folder = tmp_path / "prints"
     await hass.async_add_executor_job(lambda: folder.mkdir())
