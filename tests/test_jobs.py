@@ -89,8 +89,8 @@ async def test_upload_refusals_leave_nothing(hass: HomeAssistant, client: TestCl
     form.add_field("comment", "no file")
     assert (await client.post(f"{API}/upload", data=form)).status == 400
     assert (await upload(client, b"MZ", "tool.exe")).status == 400
-    with patch("custom_components.print_farm.rest_jobs.MAX_UPLOAD_BYTES", 100):
-        response = await upload(client, GCODE * 10)
+    hass.config_entries.async_update_entry(farm, options={"max_upload_mb": 1})
+    response = await upload(client, GCODE * 5000)  # 1.2 MB
     assert response.status == 413
     # A broken multipart body: the stream ends in the middle of the file.
     broken = (

@@ -9,6 +9,7 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    OptionsFlow,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_NAME, CONF_PORT, CONF_SCAN_INTERVAL
@@ -43,6 +44,14 @@ from .discovery import async_discovered_printers
 from .farm.errors import SetupError
 from .farm.printers import async_validate_printer, is_configured
 from .farm.racks import MAX_SHELVES, RACK_FIELDS
+from .farm.settings import (
+    AUTO_CREATE,
+    DEDUP_MINUTES,
+    MAX_UPLOAD_MB,
+    NOTIFY_AUTO_CREATED,
+    WATCHDOG_SECONDS,
+    settings_of,
+)
 from .ottoeject import (
     CONF_ACK_TIMEOUT,
     DEFAULT_ACK_TIMEOUT,
@@ -66,6 +75,12 @@ class PrintFarmConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     MINOR_VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> PrintFarmOptionsFlow:
+        """The farm's settings."""
+        return PrintFarmOptionsFlow()
 
     @classmethod
     @callback
@@ -95,6 +110,33 @@ class PrintFarmConfigFlow(ConfigFlow, domain=DOMAIN):
                 NumberSelectorConfig(min=0, max=65535, mode=NumberSelectorMode.BOX)
             )
         return self.async_show_form(step_id="user", data_schema=vol.Schema(fields))
+
+
+class PrintFarmOptionsFlow(OptionsFlow):
+    """The farm-wide settings (the same as GET/PUT /api/print_farm/v1/settings and the switch)."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form with every setting."""
+        if user_input is not None:
+            numbers = {key: int(value) for key, value in user_input.items() if isinstance(value, float)}
+            return self.async_create_entry(data={**self.config_entry.options, **user_input, **numbers})
+        current = settings_of(self.config_entry.options)
+
+        def number(key: str, low: int, high: int, unit: str) -> tuple[Any, Any]:
+            return vol.Required(key, default=current[key]), NumberSelector(
+                NumberSelectorConfig(min=low, max=high, mode=NumberSelectorMode.BOX, unit_of_measurement=unit)
+            )
+
+        fields = dict(
+            [
+                (vol.Required(AUTO_CREATE, default=current[AUTO_CREATE]), bool),
+                (vol.Required(NOTIFY_AUTO_CREATED, default=current[NOTIFY_AUTO_CREATED]), bool),
+                number(DEDUP_MINUTES, 1, 60, "min"),
+                number(MAX_UPLOAD_MB, 1, 10240, "MB"),
+                number(WATCHDOG_SECONDS, 15, 3600, "s"),
+            ]
+        )
+        return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))
 
 
 def _printer_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:

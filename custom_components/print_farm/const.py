@@ -25,5 +25,3 @@ CONF_UPLOAD_DIRS: Final = "allowed_upload_dirs"
 
 # How often silent printers are checked (the client marks them offline after 60 s).
 WATCHDOG_INTERVAL_SECONDS: Final = 10
-# Largest file a REST upload accepts (a big multi-plate 3MF stays well under it).
-MAX_UPLOAD_BYTES: Final = 1024 * 1024 * 1024

@@ -23,6 +23,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .farm.settings import WATCHDOG_SECONDS, settings_of
 from .protocols.bambu import (
     DEFAULT_FTPS_PORT,
     DEFAULT_MQTT_PORT,
@@ -121,6 +122,7 @@ class PrinterCoordinator:
             data[CONF_ACCESS_CODE],
             port=data.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT),
             fingerprint=data.get(CONF_FINGERPRINT),
+            watchdog=float(settings_of(self.entry.options)[WATCHDOG_SECONDS]),
         )
 
     @property

@@ -8,12 +8,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .entity import farm_device
-from .jobs import JOB_EVENTS
+from .jobs import EVENT_JOB_AUTO_CREATED, JOB_EVENTS
 
 PARALLEL_UPDATES = 0
 
 # print_farm_job_finished -> "finished", the event entity's event type.
-EVENT_TYPES = {event: event.removeprefix("print_farm_job_") for event in JOB_EVENTS.values()}
+EVENT_TYPES = {
+    event: event.removeprefix("print_farm_job_") for event in (*JOB_EVENTS.values(), EVENT_JOB_AUTO_CREATED)
+}
 
 
 async def async_setup_entry(
@@ -26,7 +28,7 @@ async def async_setup_entry(
 
 
 class JobEventEntity(EventEntity):
-    """Carries print_farm_job_* bus events: queued, started, finished, failed, cancelled."""
+    """Carries print_farm_job_* bus events: queued, started, finished, failed, cancelled, auto_created."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -45,14 +47,15 @@ class JobEventEntity(EventEntity):
 
     @callback
     def _job_event(self, event: Event) -> None:
-        job = event.data.get("job") or {}
+        # Transitions carry {"job": <print-jobs body>}; auto_created carries the Printernizer job itself.
+        job = event.data.get("job") or event.data
         self._trigger_event(
             EVENT_TYPES[str(event.event_type)],
             {
                 "job_id": job.get("id"),
                 "status": job.get("status"),
-                "printer_id": (job.get("printer") or {}).get("id"),
-                "filename": (job.get("print_item") or {}).get("filename"),
+                "printer_id": job.get("printer_id") or (job.get("printer") or {}).get("id"),
+                "filename": job.get("filename") or (job.get("print_item") or {}).get("filename"),
             },
         )
         self.async_write_ha_state()

@@ -9,6 +9,7 @@ from pathlib import Path
 import shutil
 from typing import TYPE_CHECKING, Any, Final
 
+from homeassistant.components import persistent_notification
 from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
@@ -26,7 +27,9 @@ from .farm.jobs import (
     PrintItem,
     PrintJob,
     iso,
+    normalise_filename,
 )
+from .farm.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
 from .protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 
 if TYPE_CHECKING:
@@ -37,6 +40,14 @@ EVENT_JOB_STARTED: Final = f"{DOMAIN}_job_started"
 EVENT_JOB_FINISHED: Final = f"{DOMAIN}_job_finished"
 EVENT_JOB_FAILED: Final = f"{DOMAIN}_job_failed"
 EVENT_JOB_CANCELLED: Final = f"{DOMAIN}_job_cancelled"
+EVENT_JOB_AUTO_CREATED: Final = f"{DOMAIN}_job_auto_created"
+V1_STATUS: Final = {
+    QUEUED: "pending",
+    PRINTING: "running",
+    COMPLETED: "completed",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
 JOB_EVENTS: Final = {
     QUEUED: EVENT_JOB_QUEUED,
     PRINTING: EVENT_JOB_STARTED,
@@ -80,6 +91,11 @@ class JobManager:
         self.files = Path(hass.config.path(DOMAIN, "files"))
         self._listeners: list[CALLBACK_TYPE] = []
         self._last_state: dict[int, str | None] = {}
+        # Printers a job is being started on, and on which an automatic job is being created.
+        self._starting: set[int] = set()
+        self._creating: set[int] = set()
+        # Printers whose next known state is the first since Home Assistant or their connection started.
+        self._fresh: set[int] = set()
 
     async def async_setup(self) -> None:
         """Load the items and jobs."""
@@ -115,7 +131,7 @@ class JobManager:
         if not full:
             return body
         farm = self.entry.runtime_data
-        item = self.store.items.get(job.print_item_id)
+        item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
         printer = farm.printer_by_id(job.printer_id)
         ejector = farm.ejector_by_id(job.ottoeject_id) if job.ottoeject_id is not None else None
         return {
@@ -145,8 +161,12 @@ class JobManager:
         job = self.store.jobs.get(job_id)
         if job is None:
             return None
-        item = self.store.items.get(job.print_item_id)
-        return {"id": job.id, "filename": item.filename if item else None, "completed_at": job.completed_at}
+        return {"id": job.id, "filename": self.filename_of(job), "completed_at": job.completed_at}
+
+    def filename_of(self, job: PrintJob) -> str | None:
+        """The file a job prints: its item's, or the printer's for an auto-created job."""
+        item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
+        return item.filename if item else job.filename or job.remote_filename
 
     def job_exists(self, job_id: int) -> bool:
         """Whether a job with this id exists."""
@@ -256,7 +276,7 @@ class JobManager:
         job = self._job(job_id)
         if job.status not in (QUEUED, PRINTING):
             raise JobError(f"Print job {job_id} is {job.status} and can no longer be changed.")
-        if job.status == PRINTING and set(changes) - {"priority", "auto_start", "ottoeject_id"}:
+        if job.status == PRINTING and set(changes) - {"priority", "auto_start", "ottoeject_id", "job_name"}:
             raise JobError(f"Print job {job_id} is printing: its printer cannot change.")
         if "printer_id" in changes:
             self._printer(changes["printer_id"])
@@ -305,9 +325,18 @@ class JobManager:
                 f"The bed of printer {printer.printer_id} is not known to be clear: "
                 "clear it and mark it clear (button, action or REST) first."
             )
-        item = self.store.items[job.print_item_id]
-        await printer.async_upload(self.item_path(item), item.filename)
-        await printer.async_start_print(item.filename, plate=job.plate)
+        if job.print_item_id is None or (item := self.store.items.get(job.print_item_id)) is None:
+            raise JobError(
+                f"Print job {job_id} has no file to print (it was created for a print started elsewhere)."
+            )
+        self._starting.add(printer.printer_id)
+        try:
+            await printer.async_upload(self.item_path(item), item.filename)
+            await printer.async_start_print(item.filename, plate=job.plate)
+        finally:
+            # Until the job is PRINTING (below, no await in between) the printer's reports must
+            # not create a job of their own for this print.
+            self._starting.discard(printer.printer_id)
         job.status = PRINTING
         job.started_at = iso(dt_util.utcnow())
         job.remote_filename = item.filename
@@ -353,19 +382,142 @@ class JobManager:
         )
         self._changed()
 
+    # --- jobs for prints started elsewhere (Printernizer's automatic job creation) ------------
+
+    @callback
+    def _maybe_auto_create(self, printer: PrinterCoordinator, *, discovered_on_startup: bool) -> None:
+        settings = self.entry.runtime_data.settings
+        if (
+            not settings[AUTO_CREATE]
+            or printer.printer_id in self._starting
+            or printer.printer_id in self._creating
+        ):
+            return
+        self._creating.add(printer.printer_id)
+        self.hass.async_create_task(self._auto_create(printer, discovered_on_startup), eager_start=True)
+
+    def _duplicate(self, printer_id: int, name: str, start: int | None, window_s: int) -> bool:
+        """Whether a job (or a dismissed one) already stands for this print: same printer and file, near in time."""
+        start_minute = None if start is None else start // 60
+        if (printer_id, name, start_minute) in self.store.dismissed:
+            return True
+        now = dt_util.utcnow().timestamp()
+        for job in self.store.jobs.values():
+            if job.printer_id != printer_id or normalise_filename(self.filename_of(job)) != name:
+                continue
+            if job.status == PRINTING:
+                return True
+            when = job.printer_start_time or (
+                dt_util.parse_datetime(job.started_at).timestamp() if job.started_at else None  # type: ignore[union-attr]
+            )
+            reference = start if start is not None else now
+            if when is not None and abs(when - reference) <= window_s:
+                return True
+        return False
+
+    async def _auto_create(self, printer: PrinterCoordinator, discovered_on_startup: bool) -> None:
+        """Create the job; a failure is logged and retried on the next report, monitoring goes on."""
+        try:
+            if self.store.active_job(printer.printer_id) is not None:
+                return
+            job_name, filename = _printer_file(printer)
+            start = printer.client.fields["start_time"]
+            window = int(self.entry.runtime_data.settings[DEDUP_MINUTES]) * 60
+            if self._duplicate(printer.printer_id, normalise_filename(filename), start, window):
+                return
+            now = dt_util.utcnow()
+            started = dt_util.utc_from_timestamp(start) if start else now
+            job = await self.store.async_add_job(
+                print_item_id=None,
+                printer_id=printer.printer_id,
+                ottoeject_id=None,
+                auto_start=False,
+                priority=1,
+            )
+            job.status = PRINTING
+            job.started_at = iso(started)
+            job.seen_active = True
+            job.job_name = job_name
+            job.filename = filename
+            job.remote_filename = filename
+            job.printer_start_time = start
+            job.progress_percent = printer.client.fields["progress"] or 0
+            job.estimated_remaining_time = printer.client.fields["remaining_time"]
+            job.customer_info = {
+                "auto_created": True,
+                "discovery_time": iso(now),
+                "printer_start_time": iso(dt_util.utc_from_timestamp(start)) if start else None,
+                "discovered_on_startup": discovered_on_startup,
+            }
+            await self.store.async_save()
+        except Exception:
+            LOGGER.exception(
+                "Could not create a job for the print on %s; trying again on its next report", printer.name
+            )
+            return
+        finally:
+            self._creating.discard(printer.printer_id)
+        LOGGER.info("Job %s auto-created for %s on %s", job.id, filename, printer.name)
+        body = self.v1_body(job)
+        self.hass.bus.async_fire(EVENT_JOB_AUTO_CREATED, body)
+        self._announce(job, None)
+        if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
+            persistent_notification.async_create(
+                self.hass,
+                f"Job auto-created: {job_name} on {printer.name}",
+                title="Print Farm",
+                notification_id=f"{DOMAIN}_auto_job_{job.id}",
+            )
+
+    def v1_body(self, job: PrintJob) -> dict[str, Any]:
+        """A job in Printernizer's field names (the /v1/jobs API and the auto-created event)."""
+        return {
+            "id": job.id,
+            "printer_id": job.printer_id,
+            "job_name": job.job_name or normalise_filename(self.filename_of(job)) or None,
+            "filename": self.filename_of(job),
+            "status": V1_STATUS[job.status],
+            "start_time": job.started_at,
+            "end_time": job.completed_at,
+            "progress": job.progress_percent,
+            "print_item_id": job.print_item_id,
+            "priority": job.priority,
+            "customer_info": job.customer_info or {},
+        }
+
+    async def async_delete_job(self, job_id: int) -> None:
+        """Delete a job record (Printernizer's DELETE); an auto-created print is not re-created."""
+        job = self._job(job_id)
+        dismissed = None
+        if job.customer_info and job.customer_info.get("auto_created"):
+            start = job.printer_start_time
+            dismissed = (
+                job.printer_id,
+                normalise_filename(self.filename_of(job)),
+                None if start is None else start // 60,
+            )
+        await self.store.async_delete_job(job_id, dismissed)
+        self._changed()
+
     # --- following the printers --------------------------------------------------------------
 
     def follow(self, printer: PrinterCoordinator) -> CALLBACK_TYPE:
         """Let the printer's reports drive its job: progress, remaining time, the end."""
         self._last_state[printer.printer_id] = printer.client.fields["gcode_state"]
+        self._fresh.add(printer.printer_id)
         return printer.async_add_listener(lambda: self._printer_changed(printer), _JOB_FIELDS)
 
     @callback
     def _printer_changed(self, printer: PrinterCoordinator) -> None:
         if not printer.client.online:
+            self._fresh.add(printer.printer_id)  # back online: what it prints then was not seen start
             return
         fields = printer.client.fields
         state = fields["gcode_state"]
+        if state is None:
+            return
+        fresh = printer.printer_id in self._fresh
+        self._fresh.discard(printer.printer_id)
         previous = self._last_state.get(printer.printer_id)
         self._last_state[printer.printer_id] = state
         job = self.store.active_job(printer.printer_id)
@@ -379,6 +531,8 @@ class JobManager:
             self.store.schedule_save()
             self._changed()
         if job is None:
+            if state in PRINTING_STATES:
+                self._maybe_auto_create(printer, discovered_on_startup=fresh)
             return
         if state in PRINTING_STATES:
             changed = not job.seen_active
@@ -396,6 +550,18 @@ class JobManager:
                 job.failure = f"{fields['print_error'] or 0:08X}"
             LOGGER.debug("Job %s ends %s on %s", job.id, state, printer.name)
             self.hass.async_create_task(self._finish(job, _ENDINGS[state]), eager_start=True)
+
+
+def _printer_file(printer: PrinterCoordinator) -> tuple[str, str]:
+    """(job name, file name) of what a printer prints, from its report."""
+    fields = printer.client.fields
+    subtask = fields["subtask_name"]
+    gcode_file = fields["gcode_file"]
+    base = (gcode_file or "").replace("\\", "/").rsplit("/", 1)[-1]
+    # X1s report the plate inside the project (Metadata/plate_1.gcode): the project's name says more.
+    if not base or (base.startswith("plate_") and subtask):
+        base = f"{subtask}.3mf" if subtask else "unknown"
+    return subtask or normalise_filename(base) or base, base
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

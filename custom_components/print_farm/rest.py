@@ -250,8 +250,9 @@ def async_register_views(hass: HomeAssistant) -> None:
     from .rest_ottoeject import EJECTOR_VIEWS
     from .rest_printers import PRINTER_VIEWS
     from .rest_racks import RACK_VIEWS
+    from .rest_v1 import V1_VIEWS
 
-    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *JOB_VIEWS, *RACK_VIEWS]
+    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *JOB_VIEWS, *RACK_VIEWS, *V1_VIEWS]
     for view in views:
         hass.http.register_view(view(hass))
     hass.http.register_view(OpenApiView(hass, views))

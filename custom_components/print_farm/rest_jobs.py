@@ -9,9 +9,10 @@ from aiohttp import web
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
-from .const import DOMAIN, MAX_UPLOAD_BYTES
+from .const import DOMAIN
 from .farm.files import format_size
 from .farm.jobs import JobError
+from .farm.settings import MAX_UPLOAD_MB
 from .jobs import JobManager, item_body
 from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
 
@@ -75,7 +76,10 @@ class UploadItemView(_JobView):
         """Stream the file to disk, read its metadata, keep it as an item."""
         jobs = self.jobs()
         received = await receive_upload(
-            self.hass, request, Path(self.hass.config.path(DOMAIN, "uploads")), max_bytes=MAX_UPLOAD_BYTES
+            self.hass,
+            request,
+            Path(self.hass.config.path(DOMAIN, "uploads")),
+            max_bytes=self.farm().settings[MAX_UPLOAD_MB] * 1024 * 1024,
         )
         try:
             item = await jobs.async_add_item(received.path, received.filename, move=True)

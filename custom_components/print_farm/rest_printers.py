@@ -11,11 +11,12 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN, MAX_UPLOAD_BYTES
+from .const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN
 from .coordinator import PrinterCoordinator, PrinterUnavailableError
 from .farm.errors import SetupError
 from .farm.files import BadFileName, format_size, sanitize_filename
 from .farm.printers import async_add_printer, async_remove_printer, async_update_printer
+from .farm.settings import MAX_UPLOAD_MB
 from .protocols.bambu import STATUS_OFFLINE
 from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
 
@@ -373,7 +374,9 @@ class UploadView(_PrinterView):
         """Receive the file, send it to the printer, and remove the local copy."""
         printer = self.printer(printer_id)
         directory = Path(self.hass.config.path(DOMAIN, "uploads"))
-        received = await receive_upload(self.hass, request, directory, max_bytes=MAX_UPLOAD_BYTES)
+        received = await receive_upload(
+            self.hass, request, directory, max_bytes=self.farm().settings[MAX_UPLOAD_MB] * 1024 * 1024
+        )
         try:
             remote = received.filename
             if received.fields.get("remote_filename"):

@@ -28,6 +28,7 @@ from ..ottoeject import EjectorCoordinator
 from ..rack import CONF_SHELVES, RackCoordinator
 from .racks import RackStore, ShelfError
 from .registry import IdRegistry, PrinterRegistry
+from .settings import WATCHDOG_SECONDS, settings_of
 
 if TYPE_CHECKING:
     from .. import PrintFarmConfigEntry
@@ -96,6 +97,16 @@ class PrintFarm:
         for printer in self.printers.values():
             printer.client.check_watchdog()
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The farm's settings (the hub entry's options, with defaults)."""
+        return settings_of(self.entry.options)
+
+    async def async_update_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change settings (already validated); they persist with the entry."""
+        self.hass.config_entries.async_update_entry(self.entry, options={**self.entry.options, **changes})
+        return self.settings
+
     def subentries_of(self, subentry_type: str) -> dict[str, ConfigSubentry]:
         """The entry's subentries of one type, by id."""
         return {
@@ -156,6 +167,9 @@ class PrintFarm:
 
     async def _async_sync_printers(self) -> None:
         wanted = self.subentries_of(SUBENTRY_PRINTER)
+        watchdog = float(self.settings[WATCHDOG_SECONDS])
+        for printer in self.printers.values():
+            printer.client.watchdog = watchdog  # a settings change applies at once
         for subentry_id, printer in list(self.printers.items()):
             subentry = wanted.get(subentry_id)
             if subentry is None:

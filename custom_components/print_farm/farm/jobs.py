@@ -67,7 +67,7 @@ class PrintJob:
     """A job: an item to print on a printer, possibly ejected by an OttoEject."""
 
     id: int
-    print_item_id: int
+    print_item_id: int | None
     printer_id: int
     ottoeject_id: int | None
     priority: int
@@ -84,6 +84,11 @@ class PrintJob:
     plate: int = 1
     seen_active: bool = False
     failure: str | None = None
+    # Jobs created for prints started outside Home Assistant (Printernizer's automatic job creation).
+    job_name: str | None = None
+    filename: str | None = None
+    customer_info: dict[str, Any] | None = None
+    printer_start_time: int | None = None  # unix seconds, as the printer reports it
 
 
 class _Stored(TypedDict):
@@ -92,6 +97,7 @@ class _Stored(TypedDict):
     items: list[dict[str, Any]]
     jobs: list[dict[str, Any]]
     bed_clear: dict[str, bool]
+    dismissed: list[list[Any]]
 
 
 def _load[T](cls: type[T], raw: dict[str, Any]) -> T:
@@ -109,6 +115,9 @@ class JobStore:
         self.items: dict[int, PrintItem] = {}
         self.jobs: dict[int, PrintJob] = {}
         self.bed_clear: dict[int, bool] = {}
+        # (printer id, normalised file name, start minute) of auto-created jobs the user deleted:
+        # the same print must not come back as a new job.
+        self.dismissed: set[tuple[int, str, int | None]] = set()
         self._next_item_id = 1
         self._next_job_id = 1
 
@@ -120,6 +129,9 @@ class JobStore:
         self.items = {item["id"]: _load(PrintItem, item) for item in stored["items"]}
         self.jobs = {job["id"]: _load(PrintJob, job) for job in stored["jobs"]}
         self.bed_clear = {int(key): value for key, value in stored.get("bed_clear", {}).items()}
+        self.dismissed = {
+            (int(a), str(b), None if c is None else int(c)) for a, b, c in stored.get("dismissed", [])
+        }
         self._next_item_id = stored["next_item_id"]
         self._next_job_id = stored["next_job_id"]
 
@@ -130,6 +142,7 @@ class JobStore:
             "items": [asdict(item) for item in self.items.values()],
             "jobs": [asdict(job) for job in self.jobs.values()],
             "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
+            "dismissed": [list(key) for key in sorted(self.dismissed, key=str)],
         }
 
     async def async_save(self) -> None:
@@ -169,6 +182,14 @@ class JobStore:
         await self.async_save()
         return item
 
+    async def async_delete_job(self, job_id: int, dismissed: tuple[int, str, int | None] | None) -> PrintJob:
+        """Forget a job; an auto-created one is remembered as dismissed."""
+        job = self.jobs.pop(job_id)
+        if dismissed is not None:
+            self.dismissed.add(dismissed)
+        await self.async_save()
+        return job
+
     def active_job(self, printer_id: int) -> PrintJob | None:
         """The job printing on a printer, if any."""
         return next(
@@ -182,3 +203,12 @@ class JobStore:
             (job for job in self.jobs.values() if job.status == QUEUED),
             key=lambda job: (job.priority, job.id),
         )
+
+
+def normalise_filename(name: str | None) -> str:
+    """The file a print is of, whatever the variant: no folder (cache/...), no .gcode/.3mf, any case."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip().lower()
+    for suffix in (".gcode.3mf", ".3mf", ".gcode", ".bgcode"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base

@@ -98,7 +98,7 @@ class BambuClient:
         self._loop = loop
         self._access_code = access_code
         self._context = make_context(serial, fingerprint)
-        self._watchdog = watchdog
+        self.watchdog = watchdog
         self._ack_timeout = ack_timeout
         self._listeners: list[ChangeListener] = []
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -185,12 +185,12 @@ class BambuClient:
         """
         now = time.monotonic() if now is None else now
         silence = now - self._last_message
-        half = self._watchdog / 2
+        half = self.watchdog / 2
         if self.connection is ConnectionState.CONNECTED and silence > half and now - self._last_probe >= half:
             self._last_probe = now
             with contextlib.suppress(BambuConnectionError):
                 self._publish(GET_VERSION)
-        if self.online and silence > self._watchdog:
+        if self.online and silence > self.watchdog:
             _LOGGER.debug("%s: no message for %.0f s, offline", self.serial, silence)
             self.online = False
             self._notify(frozenset({FIELD_ONLINE}))

@@ -1,0 +1,36 @@
+"""Farm-wide settings: kept as the hub entry's options, shared by the options flow, REST and the switch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import voluptuous as vol
+
+AUTO_CREATE: Final = "job_creation_auto_create"
+NOTIFY_AUTO_CREATED: Final = "job_creation_notify"
+DEDUP_MINUTES: Final = "job_creation_dedup_minutes"
+MAX_UPLOAD_MB: Final = "max_upload_mb"
+WATCHDOG_SECONDS: Final = "printer_offline_after_s"
+
+DEFAULTS: Final[dict[str, Any]] = {
+    AUTO_CREATE: True,
+    NOTIFY_AUTO_CREATED: False,
+    DEDUP_MINUTES: 5,
+    MAX_UPLOAD_MB: 1024,
+    WATCHDOG_SECONDS: 60,
+}
+# Every setting's validator; PUT and the options flow take any subset.
+FIELDS: Final = {
+    AUTO_CREATE: bool,
+    NOTIFY_AUTO_CREATED: bool,
+    DEDUP_MINUTES: vol.All(int, vol.Range(min=1, max=60)),
+    MAX_UPLOAD_MB: vol.All(int, vol.Range(min=1, max=10240)),
+    WATCHDOG_SECONDS: vol.All(int, vol.Range(min=15, max=3600)),
+}
+UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})
+
+
+def settings_of(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting, the stored value or its default."""
+    return {key: options.get(key, default) for key, default in DEFAULTS.items()}

@@ -1,0 +1,133 @@
+"""The Printernizer-shaped API: settings, and the jobs in its field names (/api/print_farm/v1/...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+import voluptuous as vol
+
+from .const import DOMAIN
+from .farm.jobs import JobError
+from .farm.settings import UPDATE_SCHEMA
+from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+
+V1 = f"{API_PREFIX}/v1"
+JOB_UPDATE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("job_name"): vol.All(str, vol.Strip, vol.Length(min=1, max=200)),
+        vol.Optional("priority"): vol.All(int, vol.Range(min=1, max=100)),
+    }
+)
+
+
+class SettingsView(FarmView):
+    """/v1/settings."""
+
+    url = f"{V1}/settings"
+    name = f"api:{DOMAIN}:v1:settings"
+
+    @operation(Operation(summary="The farm's settings", admin=False, responses={200: "The settings"}))
+    async def get(self, request: web.Request) -> web.Response:
+        """Every setting."""
+        return self.json(self.farm().settings)
+
+    @operation(
+        Operation(
+            summary="Change settings (any subset)",
+            body=UPDATE_SCHEMA,
+            responses={200: "The settings after the change", 400: "Unknown setting or invalid value"},
+        )
+    )
+    async def put(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Validate and save."""
+        return self.json(await self.farm().async_update_settings(body))
+
+
+class V1JobsView(FarmView):
+    """/v1/jobs: every job, auto-created ones included."""
+
+    url = f"{V1}/jobs"
+    name = f"api:{DOMAIN}:v1:jobs"
+
+    @operation(
+        Operation(
+            summary="Jobs in Printernizer's shape; ?auto_created=true|false filters",
+            admin=False,
+            responses={200: "The jobs", 400: "Bad filter"},
+        )
+    )
+    async def get(self, request: web.Request) -> web.Response:
+        """List, optionally only the auto-created (or only the other) jobs."""
+        jobs = self.farm().jobs
+        wanted = request.query.get("auto_created")
+        if wanted not in (None, "true", "false"):
+            raise ApiError(400, "auto_created is true or false.")
+        listed = [jobs.v1_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
+        if wanted is not None:
+            listed = [
+                job for job in listed if bool(job["customer_info"].get("auto_created")) == (wanted == "true")
+            ]
+        return self.json({"jobs": listed, "total": len(listed)})
+
+
+class V1JobView(FarmView):
+    """/v1/jobs/{id}."""
+
+    url = f"{V1}/jobs/{{job_id}}"
+    name = f"api:{DOMAIN}:v1:job"
+
+    def job_id(self, job_id: str) -> int:
+        """An existing job's id, or 404."""
+        number = int_id(job_id, "Job")
+        if number not in self.farm().jobs.store.jobs:
+            raise ApiError(404, f"Job {job_id} not found")
+        return number
+
+    @operation(
+        Operation(
+            summary="A job in Printernizer's shape, with customer_info",
+            admin=False,
+            responses={200: "The job", 404: "Unknown job"},
+        )
+    )
+    async def get(self, request: web.Request, job_id: str) -> web.Response:
+        """The job."""
+        jobs = self.farm().jobs
+        return self.json(jobs.v1_body(jobs.store.jobs[self.job_id(job_id)]))
+
+    @operation(
+        Operation(
+            summary="Edit a job (job_name, priority)",
+            body=JOB_UPDATE_SCHEMA,
+            responses={
+                200: "The job",
+                400: "Invalid body",
+                404: "Unknown job",
+                409: "Ended jobs cannot change",
+            },
+        )
+    )
+    async def put(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
+        """Edit it, like a manual job."""
+        jobs = self.farm().jobs
+        number = self.job_id(job_id)
+        try:
+            job = await jobs.async_update_job(number, body)
+        except JobError as err:
+            raise ApiError(err.status, str(err)) from None
+        return self.json(jobs.v1_body(job))
+
+    @operation(
+        Operation(
+            summary="Delete a job record (an auto-created print is not created again)",
+            responses={200: "Deleted", 404: "Unknown job"},
+        )
+    )
+    async def delete(self, request: web.Request, job_id: str) -> web.Response:
+        """Forget the job; the printer is not touched."""
+        await self.farm().jobs.async_delete_job(self.job_id(job_id))
+        return self.json({"message": "Job deleted successfully"})
+
+
+V1_VIEWS: list[type[FarmView]] = [SettingsView, V1JobsView, V1JobView]
