@@ -40,7 +40,13 @@ async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
 
 @pytest.fixture
 async def farm(hass: HomeAssistant) -> MockConfigEntry:
-    return await setup(hass, rack_entry(("A", RACK)))
+    entry = await setup(hass, rack_entry(("A", RACK)))
+    # Jobs 1 to 12 exist (a shelf's finished print must be a job's); made as the store makes them.
+    for _ in range(12):
+        await entry.runtime_data.jobs.store.async_add_job(
+            print_item_id=None, printer_id=1, ottoeject_id=None, auto_start=False, priority=1
+        )
+    return entry
 
 
 @pytest.fixture
