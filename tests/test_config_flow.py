@@ -181,3 +181,21 @@ async def test_discovered_printer_is_offered(hass: HomeAssistant, sim_printer: d
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "P1S " + sim_printer["serial"][-4:]
+
+
+async def test_reconfigure_does_not_trust_a_changed_certificate(
+    hass: HomeAssistant, simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
+    entry = await setup_farm(hass, sim_printer)
+    subentry_id = next(iter(entry.subentries))
+    await simulator.replace_certificate(sim_printer["serial"])
+    result = await entry.start_subentry_reconfigure_flow(hass, "printer", subentry_id)
+    form = form_input(sim_printer)
+    del form["name"]
+    result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
+    assert result["errors"] == {"base": "certificate_changed"}
+    assert entry.subentries[subentry_id].data["fingerprint"] == sim_printer["fingerprint"]
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**form, "serial": "01P00A000000077"}
+    )
+    assert result["errors"] == {"base": "serial_fixed"}

@@ -72,6 +72,8 @@ async def test_refused_access_code_raises_repair_then_fixed(
     assert (await response.json())["type"] == "create_entry"
     await hass.async_block_till_done()
     assert entry.subentries[printer.subentry.subentry_id].data["access_code"] == "24681357"
+    # The new code did not re-pin the certificate.
+    assert entry.subentries[printer.subentry.subentry_id].data["fingerprint"] == sim_printer["fingerprint"]
     await wait_until(hass, lambda: printer.client.online, timeout=30)
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 

@@ -32,6 +32,7 @@ from .const import (
     CONF_ACCESS_CODE,
     CONF_DISCOVERY_HOST,
     CONF_DISCOVERY_PORT,
+    CONF_FINGERPRINT,
     CONF_FTPS_PORT,
     CONF_MQTT_PORT,
     CONF_SERIAL,
@@ -249,11 +250,13 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
             data = _flatten(user_input)
             data.setdefault(CONF_ACCESS_CODE, subentry.data[CONF_ACCESS_CODE])
             defaults = data
-            if is_configured(entry, data[CONF_SERIAL], except_subentry=subentry.subentry_id):
-                errors["base"] = "already_configured"
+            if data[CONF_SERIAL].strip().upper() != subentry.data[CONF_SERIAL]:
+                errors["base"] = "serial_fixed"
             else:
                 try:
-                    validated = await async_validate_printer(self.hass, data)
+                    validated = await async_validate_printer(
+                        self.hass, data, pinned=subentry.data.get(CONF_FINGERPRINT)
+                    )
                 except SetupError as err:
                     errors["base"] = err.reason
                 else:

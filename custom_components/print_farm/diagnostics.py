@@ -10,7 +10,18 @@ from homeassistant.core import HomeAssistant
 from . import PrintFarmConfigEntry
 from .const import CONF_ACCESS_CODE, CONF_SERIAL
 
-TO_REDACT = {CONF_ACCESS_CODE, "access_code", "password", "token", CONF_SERIAL, "sn", "serial_number", "ip"}
+TO_REDACT = {
+    CONF_ACCESS_CODE,
+    "access_code",
+    "api_key",
+    "password",
+    "token",
+    CONF_SERIAL,
+    "sn",
+    "serial_number",
+    "ip",
+    "host",
+}
 
 
 async def async_get_config_entry_diagnostics(
@@ -28,8 +39,18 @@ async def async_get_config_entry_diagnostics(
                 "online": printer.client.online,
                 "version": repr(printer.client.version),
                 "fields": {key: repr(value) for key, value in printer.client.fields.items()},
-                "raw": async_redact_data(printer.client.state.raw, TO_REDACT),
+                "raw": async_redact_data(_copy(printer.client.state.raw), TO_REDACT),
             }
             for printer in farm.printers.values()
         ],
     }
+
+
+def _copy(raw: dict[str, Any]) -> dict[str, Any]:
+    """Copy the raw report, which paho's thread may be merging into right now."""
+    for _ in range(5):
+        try:
+            return dict(raw)
+        except RuntimeError:  # changed size during the copy: try again
+            continue
+    return {}

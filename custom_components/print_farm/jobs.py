@@ -14,7 +14,7 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN, LOGGER
-from .coordinator import PrinterCoordinator
+from .coordinator import PrinterCoordinator, PrinterUnavailableError
 from .farm.files import format_size
 from .farm.jobs import (
     CANCELLED,
@@ -96,6 +96,8 @@ class JobManager:
         self._creating: set[int] = set()
         # Printers whose next known state is the first since Home Assistant or their connection started.
         self._fresh: set[int] = set()
+        # Jobs whose printer is being told to stop: their own FAILED report is not their end.
+        self._cancelling: set[int] = set()
 
     async def async_setup(self) -> None:
         """Load the items and jobs."""
@@ -349,13 +351,39 @@ class JobManager:
         self._announce(job, context)
         return job
 
+    async def async_start_file(self, printer: PrinterCoordinator, filename: str, **options: Any) -> None:
+        """Start a file already on a printer (the printers API and action), with the bed-clear rule."""
+        if not self.bed_is_clear(printer):
+            raise JobError(
+                f"The bed of printer {printer.printer_id} is not known to be clear: "
+                "clear it and mark it clear (button, action or REST) first."
+            )
+        await printer.async_start_print(filename, **options)
+        self.store.bed_clear[printer.printer_id] = False
+        await self.store.async_save()
+        self._changed()
+
     async def async_cancel_job(self, job_id: int, context: Context | None = None) -> PrintJob:
-        """Cancel a queued job, or stop the printer and cancel a printing one."""
+        """Cancel a queued job, or stop the printer and cancel a printing one.
+
+        The printer's own FAILED report of the stop does not end the job first (one event,
+        CANCELLED); a printer that cannot be reached does not keep the job alive.
+        """
         job = self._job(job_id)
-        if job.status not in (QUEUED, PRINTING):
+        if job.status not in (QUEUED, PRINTING) or job.id in self._cancelling:
             raise JobError(f"Print job {job_id} is {job.status} and cannot be cancelled.")
         if job.status == PRINTING and (printer := self.entry.runtime_data.printer_by_id(job.printer_id)):
-            await printer.async_stop_print()
+            self._cancelling.add(job.id)
+            try:
+                await printer.async_stop_print()
+            except PrinterUnavailableError:
+                LOGGER.warning(
+                    "%s cannot be reached to stop job %s; the job is cancelled all the same",
+                    printer.name,
+                    job.id,
+                )
+            finally:
+                self._cancelling.discard(job.id)
         return await self._finish(job, CANCELLED, context)
 
     async def async_complete_job(self, job_id: int, context: Context | None = None) -> PrintJob:
@@ -366,6 +394,8 @@ class JobManager:
         return await self._finish(job, COMPLETED, context)
 
     async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
+        if job.status not in (QUEUED, PRINTING):  # ended meanwhile (by a report, or another call)
+            return job
         job.status = status
         job.completed_at = iso(dt_util.utcnow())
         if status == COMPLETED:
@@ -534,9 +564,14 @@ class JobManager:
             if state in PRINTING_STATES:
                 self._maybe_auto_create(printer, discovered_on_startup=fresh)
             return
+        if job.id in self._cancelling:
+            return
         if state in PRINTING_STATES:
             changed = not job.seen_active
-            job.seen_active = True
+            if changed:
+                # Seeing the print run is what lets its end end the job: saved now, not batched.
+                job.seen_active = True
+                self.hass.async_create_task(self.store.async_save(), eager_start=True)
             progress = fields["progress"] or 0
             remaining = fields["remaining_time"]
             if (progress, remaining) != (job.progress_percent, job.estimated_remaining_time):

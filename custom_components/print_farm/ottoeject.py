@@ -83,7 +83,10 @@ async def async_validate_ottoeject(hass: HomeAssistant, data: dict[str, Any]) ->
         CONF_SCAN_INTERVAL: int(data.get(CONF_SCAN_INTERVAL) or DEFAULT_SCAN_INTERVAL),
         CONF_ACK_TIMEOUT: int(data.get(CONF_ACK_TIMEOUT) or DEFAULT_ACK_TIMEOUT),
     }
-    client = _client(hass, cleaned)
+    try:
+        client = _client(hass, cleaned)
+    except ValueError as err:  # not a host name (a URL, a space...)
+        raise SetupError("cannot_connect") from err
     try:
         await client.server_info()
     except MoonrakerAuthError as err:

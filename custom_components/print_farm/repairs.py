@@ -49,7 +49,9 @@ class AccessCodeRepair(_PrinterRepair):
             current = dict(entry.subentries[self._subentry_id].data)
             try:
                 validated = await async_validate_printer(
-                    self.hass, {**current, CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE]}
+                    self.hass,
+                    {**current, CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE]},
+                    pinned=current.get(CONF_FINGERPRINT),
                 )
             except SetupError as err:
                 errors["base"] = err.reason

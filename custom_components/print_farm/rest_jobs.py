@@ -15,6 +15,7 @@ from .farm.jobs import JobError
 from .farm.settings import MAX_UPLOAD_MB
 from .jobs import JobManager, item_body
 from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
+from .rest_printers import printer_error
 
 _ID = vol.All(int, vol.Range(min=1))
 _PRIORITY = vol.All(
@@ -211,7 +212,7 @@ class JobView(_JobView):
         except JobError as err:
             raise _job_error(err) from None
         except HomeAssistantError as err:
-            raise ApiError(502, str(err)) from None
+            raise printer_error(err) from None
         return self.json({"message": "Print job cancelled successfully"})
 
 

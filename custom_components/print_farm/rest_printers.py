@@ -15,6 +15,7 @@ from .const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL
 from .coordinator import PrinterCoordinator, PrinterUnavailableError
 from .farm.errors import SetupError
 from .farm.files import BadFileName, format_size, sanitize_filename
+from .farm.jobs import JobError
 from .farm.printers import async_add_printer, async_remove_printer, async_update_printer
 from .farm.settings import MAX_UPLOAD_MB
 from .protocols.bambu import STATUS_OFFLINE
@@ -76,6 +77,14 @@ _SETUP_ERRORS = {
     "invalid_auth": (400, "The printer refused the access code."),
     "wrong_serial": (400, "The printer at this address has another serial number."),
     "already_configured": (409, "A printer with this serial number is already registered."),
+    "serial_fixed": (
+        400,
+        "The serial number identifies the printer and cannot change: register the other printer.",
+    ),
+    "certificate_changed": (
+        502,
+        "The printer presents another certificate than the one trusted: accept it in Home Assistant's repairs first.",
+    ),
 }
 
 
@@ -84,7 +93,7 @@ def _setup_error(err: SetupError) -> ApiError:
     return ApiError(status, message)
 
 
-def _printer_error(err: HomeAssistantError) -> ApiError:
+def printer_error(err: HomeAssistantError) -> ApiError:
     """Printer trouble: 503 when it cannot be reached, 502 when it answered badly."""
     status = 503 if isinstance(err, PrinterUnavailableError) else 502
     return ApiError(status, str(err))
@@ -346,7 +355,7 @@ class SendGcodeView(_PrinterView):
         try:
             await printer.async_send_gcode(body["gcode"].replace("\\n", "\n"))
         except HomeAssistantError as err:
-            raise _printer_error(err) from None
+            raise printer_error(err) from None
         return self.json({"message": "G-code sent."}, status_code=202)
 
 
@@ -387,7 +396,7 @@ class UploadView(_PrinterView):
             try:
                 await printer.async_upload(received.path, remote)
             except HomeAssistantError as err:
-                raise _printer_error(err) from None
+                raise printer_error(err) from None
         finally:
             await self.hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
         return self.json(
@@ -430,9 +439,11 @@ class StartPrintView(_PrinterView):
             if key in body:
                 options[key] = body[key]
         try:
-            await printer.async_start_print(body["filename"], **options)
+            await self.farm().jobs.async_start_file(printer, body["filename"], **options)
+        except JobError as err:
+            raise ApiError(err.status, str(err)) from None
         except HomeAssistantError as err:
-            raise _printer_error(err) from None
+            raise printer_error(err) from None
         return self.json({"message": f"Start print command for {body['filename']} sent."}, status_code=202)
 
 
@@ -457,7 +468,7 @@ def _command_view(command: str, method: str) -> type[_PrinterView]:
             try:
                 await getattr(printer, method)()
             except HomeAssistantError as err:
-                raise _printer_error(err) from None
+                raise printer_error(err) from None
             return self.json({"message": f"{command.capitalize()} command sent to printer."}, status_code=202)
 
     CommandView.__name__ = f"{command.capitalize()}View"

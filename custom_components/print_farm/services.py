@@ -242,8 +242,9 @@ async def _allowed_file(call: ServiceCall) -> Path:
     path = Path(call.data[ATTR_PATH])
     if not path.is_absolute():
         path = Path(hass.config.path(str(path)))
-    # Only directories the user allowed in allowlist_external_dirs, like Home Assistant's own file actions.
-    if not hass.config.is_allowed_path(str(path)):
+    # Only directories the user allowed in allowlist_external_dirs, like Home Assistant's own file
+    # actions; the check resolves the path on disk, so it runs in the executor.
+    if not await hass.async_add_executor_job(hass.config.is_allowed_path, str(path)):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="path_not_allowed",

@@ -35,24 +35,35 @@ if TYPE_CHECKING:
     from ..coordinator import PrinterCoordinator
 
 
-async def async_validate_printer(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
+async def async_validate_printer(
+    hass: HomeAssistant, data: dict[str, Any], *, pinned: str | None = None
+) -> dict[str, Any]:
     """Connect to the printer as given and return the subentry data to store.
 
-    The certificate's fingerprint is pinned here (trust on first use) after its CN has been
-    checked against the serial; the model and firmware come from the printer.
-    Raises SetupError with cannot_connect, invalid_auth or wrong_serial.
+    A new printer's certificate is pinned here (trust on first use) after its CN has been checked
+    against the serial; a known printer (`pinned`) must present the pinned certificate, so that a
+    changed one goes through the repair that asks the user, never silently. The model and
+    firmware come from the printer.
+    Raises SetupError with cannot_connect, invalid_auth, wrong_serial or certificate_changed.
     """
     serial = data[CONF_SERIAL].strip().upper()
     mqtt_port = int(data.get(CONF_MQTT_PORT) or DEFAULT_MQTT_PORT)
     try:
         fingerprint, version = await probe(
-            hass.loop, data[CONF_HOST].strip(), serial, data[CONF_ACCESS_CODE], port=mqtt_port
+            hass.loop,
+            data[CONF_HOST].strip(),
+            serial,
+            data[CONF_ACCESS_CODE],
+            port=mqtt_port,
+            fingerprint=pinned,
         )
     except BambuAuthError as err:
         raise SetupError("invalid_auth") from err
     except BambuSerialError as err:
         raise SetupError("wrong_serial") from err
-    except (BambuConnectionError, BambuCertificateError) as err:
+    except BambuCertificateError as err:
+        raise SetupError("certificate_changed") from err
+    except (BambuConnectionError, ValueError) as err:
         raise SetupError("cannot_connect") from err
     return {
         CONF_HOST: data[CONF_HOST].strip(),
@@ -82,6 +93,8 @@ async def async_add_printer(
     if is_configured(entry, data[CONF_SERIAL]):
         raise SetupError("already_configured")
     validated = await async_validate_printer(hass, data)
+    if is_configured(entry, validated[CONF_SERIAL]):  # added meanwhile (two requests at once)
+        raise SetupError("already_configured")
     subentry = ConfigSubentry(
         data=MappingProxyType(validated),
         subentry_type=SUBENTRY_PRINTER,
@@ -107,11 +120,11 @@ async def async_update_printer(
     subentry = printer.subentry
     data = dict(subentry.data)
     connection_keys = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
+    if CONF_SERIAL in changes and changes[CONF_SERIAL].strip().upper() != data[CONF_SERIAL]:
+        raise SetupError("serial_fixed")  # the serial is the printer: add the other one instead
     if any(key in changes and changes[key] != data.get(key) for key in connection_keys):
         candidate = {**data, **{key: changes[key] for key in connection_keys if key in changes}}
-        if is_configured(entry, candidate[CONF_SERIAL], except_subentry=subentry.subentry_id):
-            raise SetupError("already_configured")
-        data = await async_validate_printer(hass, candidate)
+        data = await async_validate_printer(hass, candidate, pinned=data.get(CONF_FINGERPRINT))
     farm = entry.runtime_data
     if details:
         await farm.registry.async_update(subentry.subentry_id, **details)

@@ -383,7 +383,11 @@ class BambuClient:
         except ValueError:
             _LOGGER.debug("%s: ignoring a report that is not JSON", self.serial)
             return
-        updates = self.ingest(payload)
+        try:
+            updates = self.ingest(payload)
+        except Exception:  # a malformed report must not end paho's network thread
+            _LOGGER.warning("%s: ignoring a report that could not be read", self.serial, exc_info=True)
+            return
         if updates is not None:
             self._loop.call_soon_threadsafe(self._report_received, updates)
 

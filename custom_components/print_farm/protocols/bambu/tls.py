@@ -88,7 +88,7 @@ def fetch_fingerprint(host: str, port: int, serial: str, timeout: float = 10.0) 
             der = tls.getpeercert(binary_form=True)
     except BambuCertificateError:
         raise
-    except (OSError, ssl.SSLError) as err:
+    except (OSError, ssl.SSLError, ValueError) as err:  # ValueError: a host name that cannot be encoded
         raise BambuConnectionError(f"cannot reach {host}:{port}: {err.__class__.__name__}") from err
     assert der is not None  # checked by the context during the handshake
     return fingerprint_of(der)
