@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_NAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from .const import DOMAIN, SUBENTRY_RACK
-from .farm.racks import RackStore, Shelf, ShelfError, validate_shelf
+from .farm.racks import NO_PLATE, RackStore, Shelf, ShelfError, validate_shelf
 
 if TYPE_CHECKING:
     from . import PrintFarmConfigEntry
@@ -135,6 +136,18 @@ class RackCoordinator:
             )
         return after
 
+    async def async_set_shelf_content(
+        self, shelf_number: int, content: str, print_job_id: int | None = None, *, context: Any = None
+    ) -> Shelf:
+        """Set a shelf by the name of its content (no_plate, empty, with_print), as the select and actions do."""
+        return await self.async_set_shelf(
+            shelf_number,
+            has_plate=content != NO_PLATE,
+            plate_state=None if content == NO_PLATE else content,
+            print_job_id=print_job_id,
+            context=context,
+        )
+
     async def async_reset_shelf(self, shelf_number: int, *, context: Any = None) -> Shelf:
         """Mark a shelf as holding no plate."""
         return await self.async_set_shelf(shelf_number, has_plate=False, context=context)
@@ -176,3 +189,12 @@ async def async_add_rack(
     farm = entry.runtime_data
     await farm.async_sync()
     return farm.racks[subentry.subentry_id]
+
+
+def shelf_validation_error(err: ShelfError) -> ServiceValidationError:
+    """A refused shelf change, as the user sees it from a select or an action."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="invalid_shelf",
+        translation_placeholders={"error": str(err)},
+    )

@@ -6,14 +6,12 @@ from typing import Final
 
 from homeassistant.components.select import SelectEntity
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
-from .const import DOMAIN
 from .entity import RackEntity, async_setup_rack_platform
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
-from .rack import RackCoordinator
+from .rack import RackCoordinator, shelf_validation_error
 
 PARALLEL_UPDATES = 0
 
@@ -70,16 +68,6 @@ class ShelfSelect(RackEntity, SelectEntity):
         """Set the shelf; a finished print keeps the job already recorded, and needs one."""
         job = self.rack.shelves[self.shelf_number - 1].print_job_id if option == PLATE_WITH_PRINT else None
         try:
-            await self.rack.async_set_shelf(
-                self.shelf_number,
-                has_plate=option != NO_PLATE,
-                plate_state=None if option == NO_PLATE else option,
-                print_job_id=job,
-                context=self._context,
-            )
+            await self.rack.async_set_shelf_content(self.shelf_number, option, job, context=self._context)
         except ShelfError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_shelf",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise shelf_validation_error(err) from err

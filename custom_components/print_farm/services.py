@@ -21,7 +21,7 @@ from .farm.jobs import JobError
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
 from .jobs import JobManager, item_body
 from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
-from .rack import RackCoordinator
+from .rack import RackCoordinator, shelf_validation_error
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_GCODE = "gcode"
@@ -200,21 +200,15 @@ def _rack(call: ServiceCall) -> RackCoordinator:
 
 async def _set_shelf(call: ServiceCall) -> ServiceResponse:
     rack = _rack(call)
-    state = call.data[ATTR_PLATE_STATE]
     try:
-        shelf = await rack.async_set_shelf(
+        shelf = await rack.async_set_shelf_content(
             call.data[ATTR_SHELF],
-            has_plate=state != NO_PLATE,
-            plate_state=None if state == NO_PLATE else state,
-            print_job_id=call.data.get(ATTR_PRINT_JOB_ID),
+            call.data[ATTR_PLATE_STATE],
+            call.data.get(ATTR_PRINT_JOB_ID),
             context=call.context,
         )
     except ShelfError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_shelf",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise shelf_validation_error(err) from err
     return {**shelf.as_dict(), "ottorack_id": rack.rack_id}
 
 
@@ -223,11 +217,7 @@ async def _reset_shelf(call: ServiceCall) -> ServiceResponse:
     try:
         shelf = await rack.async_reset_shelf(call.data[ATTR_SHELF], context=call.context)
     except ShelfError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_shelf",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise shelf_validation_error(err) from err
     return {**shelf.as_dict(), "ottorack_id": rack.rack_id}
 
 
