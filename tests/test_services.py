@@ -71,9 +71,9 @@ async def test_upload_file_and_start(
     )
     commands = (await simulator.printer(sim_printer["serial"]))["commands"]
     requests = [entry["request"].get("print", {}) for entry in commands]
-    project = [request for request in requests if request.get("command") == "project_file"][-1]
-    assert project["url"].endswith("Bracket v2.gcode")
-    assert project["timelapse"] is True
+    # Plain G-code starts with gcode_file (a .3mf project with project_file and its options).
+    started = [request for request in requests if request.get("command") == "gcode_file"][-1]
+    assert started["param"] == "/sdcard/Bracket v2.gcode"
 
 
 @pytest.mark.parametrize(

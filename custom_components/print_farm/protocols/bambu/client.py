@@ -240,7 +240,14 @@ class BambuClient:
         flow_cali: bool = False,
         timelapse: bool = False,
     ) -> None:
-        """Start a file that is on the printer's storage."""
+        """Start a file that is on the printer's storage.
+
+        A sliced project (.3mf) starts with project_file and its options; plain G-code with
+        gcode_file, which is how the printers take it.
+        """
+        if not filename.lower().endswith(".3mf"):
+            await self._command({"command": "gcode_file", "param": f"/sdcard/{filename}"})
+            return
         await self._command(
             {
                 "command": "project_file",
