@@ -350,3 +350,21 @@ async def test_close_drops_a_macro_still_running(
     # The device carries on with the macro; it was sent once.
     assert (await simulator.ottoeject(ottoeject["id"]))["running"] == "LOAD_ONTO_P1"
     assert await scripts(simulator, ottoeject) == ["LOAD_ONTO_P1"]
+
+
+async def test_abandoned_macro_never_seen_running_is_released() -> None:
+    """A macro whose answer was lost and that no poll ever saw running does not keep the robot EJECTING."""
+    import time
+
+    from custom_components.print_farm.protocols.moonraker.client import _RunningMacro
+
+    async with aiohttp.ClientSession() as session:
+        client = MoonrakerClient(session, "127.0.0.1", 1, ack_timeout=1)
+        macro = _RunningMacro("OTTOEJECT_HOME", "OTTOEJECT_HOME", time.time(), abandoned=True)
+        client._macro = macro
+        client._observe(False)  # idle, but only just sent: still counted as running
+        assert client.current_macro == "OTTOEJECT_HOME"
+        macro.started -= 5  # well past twice the acknowledgement wait
+        client._observe(False)
+        assert client.current_macro is None
+        await client.close()

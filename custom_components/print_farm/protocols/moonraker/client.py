@@ -342,7 +342,10 @@ class MoonrakerClient:
             return
         if running:
             macro.seen_running = True
-        elif macro.seen_running:
+        elif macro.seen_running or (macro.abandoned and time.time() - macro.started > self._ack_timeout * 2):
+            # Seen running and now idle: it ended. Never seen running, its answer lost, and idle
+            # well past the wait (a half-open connection, a macro too short to catch): it ended too,
+            # rather than keeping the robot "EJECTING" forever.
             _LOGGER.debug("%s: %s seen finished by a status poll", self, macro.name)
             self._release(macro)
             task = macro.task
