@@ -542,11 +542,13 @@ async def follow_simulator_ports(
 async def wait_for_printers(
     session: aiohttp.ClientSession, token: str, timeout: float = 30
 ) -> list[dict[str, Any]]:
-    """Wait (up to timeout seconds) until no registered printer is OFFLINE; return their details."""
+    """Wait (up to timeout seconds) until every registered printer has reported; return their details."""
     deadline = time.monotonic() + timeout
     while True:
         printers = await farm_printers(session, token)
-        if time.monotonic() > deadline or all(printer["status"] != "OFFLINE" for printer in printers):
+        if time.monotonic() > deadline or all(
+            printer["status"] not in ("OFFLINE", "UNKNOWN") for printer in printers
+        ):
             return printers
         await asyncio.sleep(1)
 
