@@ -150,3 +150,17 @@ def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Give each Home Assistant test its own config folder (uploads, stored print files)."""
     if "hass" in request.fixturenames:
         request.getfixturevalue("hass").config.config_dir = str(tmp_path / "config")
+
+
+@pytest.fixture
+async def farm(hass: Any, sim_printer: dict[str, Any]) -> Any:
+    """The farm set up with one simulated P1S, reported and ready (modules may override it)."""
+    from .helpers import setup_farm
+
+    return await setup_farm(hass, sim_printer)
+
+
+@pytest.fixture
+async def client(hass_client: Any, farm: Any) -> Any:
+    """An administrator's REST client of the farm."""
+    return await hass_client()

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import async_capture_events, a
 from custom_components.print_farm.farm.files import format_size
 from simulator.control import SimulatorControl
 
-from .helpers import setup_farm, wait_until
+from .helpers import wait_until
 
 API = "/api/print_farm/print-jobs"
 GCODE = (
@@ -47,16 +47,6 @@ def gcode_3mf() -> bytes:
             "; total layer number: 60\n; HEADER_BLOCK_END\nG28\n",
         )
     return buffer.getvalue()
-
-
-@pytest.fixture
-async def farm(hass: HomeAssistant, sim_printer: dict[str, Any]) -> Any:
-    return await setup_farm(hass, sim_printer)
-
-
-@pytest.fixture
-async def client(hass_client: Any, farm: Any) -> TestClient:
-    return await hass_client()
 
 
 async def upload(client: TestClient, content: bytes = GCODE, name: str = "cube.gcode") -> Any:

@@ -131,6 +131,14 @@ class PrinterCoordinator:
         return str(self.subentry.data[CONF_HOST])
 
     @property
+    def details(self) -> dict[str, Any]:
+        """What the REST API stores about the printer (brand, type, build volume, filament)."""
+        record = self.entry.runtime_data.registry.get(self.subentry.subentry_id)
+        if record:
+            return dict(record)
+        return {"brand": "Bambu Lab", "type": "FDM", "build_volume": None, "filament": None}
+
+    @property
     def name(self) -> str:
         """The printer's name (the subentry's title)."""
         return self.subentry.title

@@ -142,7 +142,7 @@ class JobManager:
             "printer": {
                 "id": printer.printer_id,
                 "name": printer.name,
-                "brand": "Bambu Lab",
+                "brand": printer.details["brand"],
                 "model": printer.model,
             }
             if printer

@@ -130,7 +130,7 @@ def status_body(printer: PrinterCoordinator) -> dict[str, Any]:
     return {
         "id": printer.printer_id,
         "name": printer.name,
-        "brand": _record(printer)["brand"],
+        "brand": printer.details["brand"],
         "model": printer.model,
         "status": _status(printer),
         "current_stage": stage.upper() if stage else STATUS_OFFLINE if not online else None,
@@ -139,18 +139,22 @@ def status_body(printer: PrinterCoordinator) -> dict[str, Any]:
     }
 
 
-def _record(printer: PrinterCoordinator) -> dict[str, Any]:
-    record = printer.entry.runtime_data.registry.get(printer.subentry.subentry_id)
-    return (
-        dict(record)
-        if record
-        else {"brand": "Bambu Lab", "type": "FDM", "build_volume": None, "filament": None}
-    )
+def _summary(printer: PrinterCoordinator) -> dict[str, Any]:
+    """A printer in the list (GET /printers)."""
+    details = printer.details
+    filament = _filament(printer, details["filament"])
+    return {
+        "id": printer.printer_id,
+        "name": printer.name,
+        "status": _status(printer),
+        "type": details["type"],
+        "filament": {"material": filament["material"], "color": filament["color"]},
+    }
 
 
 def detail_body(printer: PrinterCoordinator) -> dict[str, Any]:
     """Everything about a printer (GET /printers/{id}); never its access code."""
-    record = _record(printer)
+    record = printer.details
     fields = printer.client.fields
     online = printer.client.online
     body = status_body(printer)
@@ -223,22 +227,7 @@ class PrintersView(FarmView):
         """All printers with their live status and filament."""
         farm = self.farm()
         printers = sorted(farm.printers.values(), key=lambda printer: printer.printer_id)
-        return self.json(
-            [
-                {
-                    "id": printer.printer_id,
-                    "name": printer.name,
-                    "status": _status(printer),
-                    "type": _record(printer)["type"],
-                    "filament": {
-                        key: value
-                        for key, value in _filament(printer, _record(printer)["filament"]).items()
-                        if key in ("material", "color")
-                    },
-                }
-                for printer in printers
-            ]
-        )
+        return self.json([_summary(printer) for printer in printers])
 
     @operation(
         Operation(

@@ -240,25 +240,36 @@ async def test_offline_when_moonraker_is_down(
     assert (await client.status()).state is EjectorState.ONLINE
 
 
-async def test_offline_when_klipper_never_connected(
+@pytest.mark.parametrize(
+    ("klippy", "http_status", "message"),
+    [
+        # Moonraker has not registered Klipper's routes yet: 404.
+        ("never_connected", 404, "404"),
+        # Klipper's routes stay registered, but Klipper is gone: 503.
+        ("disconnected", 503, "Klippy Host not connected"),
+    ],
+)
+async def test_offline_without_klipper(
     simulator: SimulatorControl,
     session: aiohttp.ClientSession,
     client: MoonrakerClient,
     ottoeject: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
+    klippy: str,
+    http_status: int,
+    message: str,
 ) -> None:
-    await simulator.set_klippy(ottoeject["id"], "never_connected")
-    # Moonraker has not registered Klipper's routes: 404.
+    await simulator.set_klippy(ottoeject["id"], klippy)
     url = f"http://{ottoeject['host']}:{ottoeject['port']}/printer/objects/query?webhooks"
     async with session.get(url, headers={"X-Api-Key": ottoeject["api_key"]}) as response:
-        assert response.status == 404
+        assert response.status == http_status
     status = await client.status()
     assert status.state is EjectorState.OFFLINE
     assert status.klippy_state == "disconnected"
     status = await status_as_if_ready(client, monkeypatch)
     assert status.state is EjectorState.OFFLINE
     assert status.message is not None
-    assert "404" in status.message
+    assert message in status.message
     with pytest.raises(MoonrakerNotReadyError):
         await client.macros()
     with pytest.raises(MoonrakerNotReadyError):
@@ -267,32 +278,6 @@ async def test_offline_when_klipper_never_connected(
     await simulator.set_klippy(ottoeject["id"], "ready")
     assert (await client.status()).state is EjectorState.ONLINE
     assert await scripts(simulator, ottoeject) == []
-
-
-async def test_offline_after_klipper_left(
-    simulator: SimulatorControl,
-    session: aiohttp.ClientSession,
-    client: MoonrakerClient,
-    ottoeject: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    await simulator.set_klippy(ottoeject["id"], "disconnected")
-    # Klipper's routes stay registered, but Klipper is gone: 503.
-    url = f"http://{ottoeject['host']}:{ottoeject['port']}/printer/objects/query?webhooks"
-    async with session.get(url, headers={"X-Api-Key": ottoeject["api_key"]}) as response:
-        assert response.status == 503
-    status = await client.status()
-    assert status.state is EjectorState.OFFLINE
-    assert status.klippy_state == "disconnected"
-    status = await status_as_if_ready(client, monkeypatch)
-    assert status.state is EjectorState.OFFLINE
-    assert status.message is not None
-    assert "Klippy Host not connected" in status.message
-    with pytest.raises(MoonrakerNotReadyError):
-        await client.macros()
-
-    await simulator.set_klippy(ottoeject["id"], "ready")
-    assert (await client.status()).state is EjectorState.ONLINE
 
 
 async def test_offline_while_klipper_starts(
