@@ -1,4 +1,4 @@
-"""Binary sensors of a printer."""
+"""Binary sensors of printers and spools."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
-from .entity import PrinterEntity, PrinterEntityDescription, PrinterJobEntity, async_setup_printer_platform
+from .entity import (
+    PrinterEntity,
+    PrinterEntityDescription,
+    PrinterJobEntity,
+    SpoolEntity,
+    async_setup_printer_platform,
+    async_setup_spool_platform,
+)
+from .farm.money import quantity_out
 from .protocols.bambu import PRINTING_STATES
 
 PARALLEL_UPDATES = 0
@@ -66,7 +74,7 @@ async def async_setup_entry(
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the binary sensors of every printer."""
+    """Add the binary sensors of every printer and every spool."""
     async_setup_printer_platform(
         hass,
         entry,
@@ -75,6 +83,12 @@ async def async_setup_entry(
             *(PrinterBinarySensor(printer, description) for description in BINARY_SENSORS),
             BedClearSensor(printer, BED_CLEAR),
         ],
+    )
+    async_setup_spool_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda production, spool_id: [SpoolLowSensor(production, spool_id, "low")],
     )
 
 
@@ -106,3 +120,20 @@ BED_CLEAR = PrinterBinarySensorDescription(
 
 class BedClearSensor(PrinterJobEntity, PrinterBinarySensor):
     """Whether the printer's bed is known clear, so that a job may start on it."""
+
+
+class SpoolLowSensor(SpoolEntity, BinarySensorEntity):
+    """On when a spool holds less than the farm's low-spool threshold."""
+
+    _attr_translation_key = "spool_low"
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the spool is low."""
+        spool = self.spool
+        return None if spool is None else spool.remaining_grams < self.production.low_threshold
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The threshold it is measured against."""
+        return {"threshold_grams": quantity_out(self.production.low_threshold)}

@@ -50,6 +50,7 @@ from .farm.settings import (
     DEDUP_MINUTES,
     MAX_UPLOAD_MB,
     NOTIFY_AUTO_CREATED,
+    SPOOL_LOW_GRAMS,
     WATCHDOG_SECONDS,
     settings_of,
 )
@@ -135,6 +136,7 @@ class PrintFarmOptionsFlow(OptionsFlow):
                 number(DEDUP_MINUTES, 1, 60, "min"),
                 number(MAX_UPLOAD_MB, 1, 10240, "MB"),
                 number(WATCHDOG_SECONDS, 15, 3600, "s"),
+                number(SPOOL_LOW_GRAMS, 0, 10000, "g"),
             ]
         )
         return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))

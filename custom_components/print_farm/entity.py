@@ -16,7 +16,9 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN
 from .coordinator import PrinterCoordinator
 from .farm.farm import signal_ejector_added, signal_printer_added, signal_rack_added
+from .farm.inventory import Spool
 from .ottoeject import EjectorCoordinator
+from .production import ProductionManager, signal_spool_added
 from .protocols.bambu import FIELD_ONLINE
 from .protocols.moonraker import EjectorState
 from .rack import RackCoordinator
@@ -169,7 +171,24 @@ def async_setup_rack_platform(
     )
 
 
-class RackEntity(Entity):
+class ShownEntity(Entity):
+    """An entity that writes its state only when what it shows (state, attributes) changed."""
+
+    _shown: tuple[Any, ...] | None = None
+
+    def shown(self) -> tuple[Any, ...]:
+        """What the entity shows; a state write happens only when this changes."""
+        return (self.available, self.state, self.extra_state_attributes)
+
+    @callback
+    def _write_if_changed(self) -> None:
+        shown = self.shown()
+        if shown != self._shown:
+            self._shown = shown
+            self.async_write_ha_state()
+
+
+class RackEntity(ShownEntity):
     """An entity of one rack, written when the rack's shelves change and what it shows changed."""
 
     _attr_has_entity_name = True
@@ -180,26 +199,14 @@ class RackEntity(Entity):
         self.rack = rack
         self._attr_unique_id = f"rack_{rack.subentry.subentry_id}_{key}"
         self._attr_device_info = rack.device_info
-        self._shown: tuple[Any, ...] | None = None
-
-    def shown(self) -> tuple[Any, ...]:
-        """What the entity shows (state and attributes); a state write happens only when this changes."""
-        return (self.available, self.state, self.extra_state_attributes)
 
     async def async_added_to_hass(self) -> None:
         """Follow the rack."""
         self._shown = self.shown()
-        self.async_on_remove(self.rack.async_add_listener(self._rack_changed))
-
-    @callback
-    def _rack_changed(self) -> None:
-        shown = self.shown()
-        if shown != self._shown:
-            self._shown = shown
-            self.async_write_ha_state()
+        self.async_on_remove(self.rack.async_add_listener(self._write_if_changed))
 
 
-class EjectorEntity(CoordinatorEntity[EjectorCoordinator]):
+class EjectorEntity(CoordinatorEntity[EjectorCoordinator], ShownEntity):
     """An entity of one OttoEject; polled data is written only when what the entity shows changed."""
 
     _attr_has_entity_name = True
@@ -209,20 +216,67 @@ class EjectorEntity(CoordinatorEntity[EjectorCoordinator]):
         super().__init__(ejector)
         self._attr_unique_id = f"ottoeject_{ejector.subentry.subentry_id}_{key}"
         self._attr_device_info = ejector.device_info
-        self._shown: tuple[Any, ...] | None = None
 
     @property
     def online(self) -> bool:
         """Whether the robot can take commands (Klipper ready and idle)."""
         return self.coordinator.state is EjectorState.ONLINE
 
-    def shown(self) -> tuple[Any, ...]:
-        """What the entity shows (state and attributes); a state write happens only when this changes."""
-        return (self.available, self.state, self.extra_state_attributes)
-
     @callback
     def _handle_coordinator_update(self) -> None:
-        shown = self.shown()
-        if shown != self._shown:
-            self._shown = shown
-            self.async_write_ha_state()
+        self._write_if_changed()
+
+
+class BooksEntity(ShownEntity):
+    """An entity that shows the production books (a spool, the runs); written when what it shows changed."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, production: ProductionManager) -> None:
+        """Bind the entity to the books."""
+        self.production = production
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the books."""
+        self._shown = self.shown()
+        self.async_on_remove(self.production.async_add_listener(self._write_if_changed))
+
+
+class SpoolEntity(BooksEntity):
+    """An entity of one spool, on the spool's device."""
+
+    def __init__(self, production: ProductionManager, spool_id: str, key: str) -> None:
+        """Bind the entity to its spool."""
+        super().__init__(production)
+        self.spool_id = spool_id
+        self._attr_unique_id = f"spool_{spool_id}_{key}"
+        self._attr_device_info = production.spool_device_info(spool_id)
+
+    @property
+    def spool(self) -> Spool | None:
+        """The spool, or None once it is deleted (its device goes with it)."""
+        return self.production.books.spools.get(self.spool_id)
+
+    @property
+    def available(self) -> bool:
+        """Available while the spool exists."""
+        return self.spool is not None
+
+
+def async_setup_spool_platform(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make_entities: Callable[[ProductionManager, str], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every spool, now and whenever one is added."""
+    production = entry.runtime_data.production
+
+    @callback
+    def add(spool_id: str) -> None:
+        async_add_entities(make_entities(production, spool_id))
+
+    for spool_id in production.books.spools:
+        add(spool_id)
+    entry.async_on_unload(async_dispatcher_connect(hass, signal_spool_added(entry.entry_id), add))

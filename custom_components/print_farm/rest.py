@@ -71,6 +71,8 @@ class Operation:
     body: vol.Schema | None = None
     multipart: dict[str, str] | None = None
     responses: dict[int, str] = field(default_factory=dict)
+    # The status of a body that does not fit the schema: 400, or 422 where the seed says so (DayZero).
+    invalid_status: int = 400
 
 
 def operation[F: Callable[..., Awaitable[web.StreamResponse]]](op: Operation) -> Callable[[F], F]:
@@ -85,7 +87,7 @@ def operation[F: Callable[..., Awaitable[web.StreamResponse]]](op: Operation) ->
                 if op.admin and not request[KEY_HASS_USER].is_admin:
                     raise ApiError(403, "This operation needs an administrator.")
                 if op.body is not None:
-                    kwargs["body"] = await _validated_body(request, op.body)
+                    kwargs["body"] = await _validated_body(request, op.body, op.invalid_status)
                 return await handler(self, request, *args, **kwargs)
             except ApiError as err:
                 return err.response()
@@ -96,16 +98,16 @@ def operation[F: Callable[..., Awaitable[web.StreamResponse]]](op: Operation) ->
     return decorate
 
 
-async def _validated_body(request: web.Request, schema: vol.Schema) -> Any:
+async def _validated_body(request: web.Request, schema: vol.Schema, invalid_status: int) -> Any:
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "The body must be JSON.") from None
+        raise ApiError(invalid_status, "The body must be JSON.") from None
     try:
         return schema(body)
     except vol.Invalid as err:
         # str(err) names the field and the problem but not the value: it may be an access code.
-        raise ApiError(400, str(err)) from None
+        raise ApiError(invalid_status, str(err)) from None
 
 
 class FarmView(HomeAssistantView):
@@ -167,7 +169,11 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
             if op.body is not None:
                 entry["requestBody"] = {
                     "required": True,
-                    "content": {"application/json": {"schema": voluptuous_openapi.convert(op.body)}},
+                    "content": {
+                        "application/json": {
+                            "schema": voluptuous_openapi.convert(op.body, custom_serializer=_openapi_of)
+                        }
+                    },
                 }
             if op.multipart is not None:
                 entry["requestBody"] = {
@@ -211,6 +217,11 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
     }
 
 
+def _openapi_of(validator: Any) -> Any:
+    """The OpenAPI schema a validator function declares (`validator.openapi`), if it declares one."""
+    return getattr(validator, "openapi", voluptuous_openapi.UNSUPPORTED)
+
+
 def _path_parameters(url: str) -> list[str]:
     names = []
     for part in url.split("/"):
@@ -246,13 +257,23 @@ def async_register_views(hass: HomeAssistant) -> None:
         return
     hass.data[VIEWS_REGISTERED] = True
     # The views import this module.
+    from .rest_inventory import INVENTORY_VIEWS
     from .rest_jobs import JOB_VIEWS
     from .rest_ottoeject import EJECTOR_VIEWS
     from .rest_printers import PRINTER_VIEWS
+    from .rest_production import PRODUCTION_VIEWS
     from .rest_racks import RACK_VIEWS
     from .rest_v1 import V1_VIEWS
 
-    views: list[type[FarmView]] = [*PRINTER_VIEWS, *EJECTOR_VIEWS, *JOB_VIEWS, *RACK_VIEWS, *V1_VIEWS]
+    views: list[type[FarmView]] = [
+        *PRINTER_VIEWS,
+        *EJECTOR_VIEWS,
+        *JOB_VIEWS,
+        *RACK_VIEWS,
+        *V1_VIEWS,
+        *PRODUCTION_VIEWS,
+        *INVENTORY_VIEWS,
+    ]
     for view in views:
         hass.http.register_view(view(hass))
     hass.http.register_view(OpenApiView(hass, views))

@@ -17,6 +17,7 @@ from homeassistant.const import (
     PERCENTAGE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfMass,
     UnitOfTemperature,
     UnitOfTime,
 )
@@ -27,17 +28,23 @@ from homeassistant.util import dt as dt_util
 from . import PrintFarmConfigEntry
 from .coordinator import PrinterCoordinator
 from .entity import (
+    BooksEntity,
     EjectorEntity,
     PrinterEntity,
     PrinterEntityDescription,
     PrinterJobEntity,
     RackEntity,
+    SpoolEntity,
     async_setup_ejector_platform,
     async_setup_printer_platform,
     async_setup_rack_platform,
+    async_setup_spool_platform,
     farm_device,
 )
+from .farm.inventory import IN_PROGRESS, Books, Spool
+from .farm.money import quantity_out
 from .ottoeject import EjectorCoordinator
+from .production import ProductionManager
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
 from .protocols.moonraker import EjectorState
 from .rack import RackCoordinator
@@ -234,6 +241,17 @@ async def async_setup_entry(
         hass, entry, async_add_entities, lambda printer: [CurrentJobSensor(printer, CURRENT_JOB)]
     )
     async_add_entities([QueueLengthSensor(entry)])
+    async_setup_spool_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda production, spool_id: [
+            SpoolSensor(production, spool_id, description) for description in SPOOL_SENSORS
+        ],
+    )
+    async_add_entities(
+        [BooksSensor(entry.runtime_data.production, entry, description) for description in BOOKS_SENSORS]
+    )
 
 
 class PrinterSensor(PrinterEntity, SensorEntity):
@@ -391,3 +409,96 @@ class QueueLengthSensor(SensorEntity):
         if length != self._attr_native_value:
             self._attr_native_value = length
             self.async_write_ha_state()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpoolSensorDescription(SensorEntityDescription):
+    """A spool sensor: a row of the table below."""
+
+    value_fn: Callable[[Spool], float | None]
+
+
+SPOOL_SENSORS: tuple[SpoolSensorDescription, ...] = (
+    SpoolSensorDescription(
+        key="remaining",
+        translation_key="spool_remaining",
+        device_class=SensorDeviceClass.WEIGHT,
+        native_unit_of_measurement=UnitOfMass.GRAMS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda spool: quantity_out(spool.remaining_grams),
+    ),
+    SpoolSensorDescription(
+        key="remaining_percent",
+        translation_key="spool_remaining_percent",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda spool: spool.remaining_percent,
+    ),
+)
+
+
+class SpoolSensor(SpoolEntity, SensorEntity):
+    """What is left on a spool."""
+
+    entity_description: SpoolSensorDescription
+
+    def __init__(
+        self, production: ProductionManager, spool_id: str, description: SpoolSensorDescription
+    ) -> None:
+        """Bind the sensor to its spool."""
+        super().__init__(production, spool_id, description.key)
+        self.entity_description = description
+
+    @property
+    def native_value(self) -> float | None:
+        """The value."""
+        spool = self.spool
+        return None if spool is None else self.entity_description.value_fn(spool)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BooksSensorDescription(SensorEntityDescription):
+    """A farm-wide production sensor: a row of the table below."""
+
+    value_fn: Callable[[Books], float | int]
+
+
+BOOKS_SENSORS: tuple[BooksSensorDescription, ...] = (
+    BooksSensorDescription(
+        key="runs_in_progress",
+        translation_key="runs_in_progress",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda books: sum(1 for run in books.runs.values() if run.status == IN_PROGRESS),
+    ),
+    BooksSensorDescription(
+        key="material_used",
+        translation_key="material_used",
+        device_class=SensorDeviceClass.WEIGHT,
+        native_unit_of_measurement=UnitOfMass.GRAMS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=0,
+        value_fn=lambda books: float(books.material_used_grams),
+    ),
+)
+
+
+class BooksSensor(BooksEntity, SensorEntity):
+    """A figure of the farm's production books, on the farm's device."""
+
+    entity_description: BooksSensorDescription
+
+    def __init__(
+        self, production: ProductionManager, entry: PrintFarmConfigEntry, description: BooksSensorDescription
+    ) -> None:
+        """Bind the sensor to the books."""
+        super().__init__(production)
+        self.entity_description = description
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = farm_device(entry)
+
+    @property
+    def native_value(self) -> float | int:
+        """The value."""
+        return self.entity_description.value_fn(self.production.books)

@@ -10,17 +10,21 @@ from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
 from homeassistant.exceptions import ServiceValidationError, Unauthorized, UnknownUser
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import PrinterCoordinator
 from .farm.farm import PrintFarm
 from .farm.files import BadFileName, sanitize_filename
+from .farm.inventory import Books, InventoryError, completion_body, material_body
+from .farm.inventory_schema import GRAMS, IDENTIFIER
 from .farm.jobs import JobError
+from .farm.money import to_decimal
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
 from .jobs import JobManager, item_body
 from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
+from .production import SPOOL_PREFIX, ProductionManager
 from .rack import RackCoordinator, shelf_validation_error
 
 ATTR_DEVICE_ID = "device_id"
@@ -81,6 +85,31 @@ RUN_MACRO_SCHEMA = vol.Schema(
         vol.Required(ATTR_MACRO): vol.All(cv.string, vol.Length(min=1, max=100)),
         vol.Optional(ATTR_PARAMS): {cv.string: vol.Any(cv.string, int, float)},
     }
+)
+_GRAMS = vol.All(vol.Coerce(float), GRAMS)
+_SIGNED_GRAMS = vol.All(vol.Coerce(float), vol.Range(min=-1_000_000, max=1_000_000), to_decimal)
+RECORD_USAGE_SCHEMA = vol.Schema(
+    {
+        vol.Required("run_id"): IDENTIFIER,
+        vol.Required("material_id"): IDENTIFIER,
+        vol.Optional("spool_weight_before_grams"): _GRAMS,
+        vol.Optional("spool_weight_after_grams"): _GRAMS,
+        vol.Optional("actual_weight_grams"): _GRAMS,
+        vol.Optional("actual_purge_grams"): _GRAMS,
+    }
+)
+COMPLETE_RUN_SCHEMA = vol.Schema({vol.Required("run_id"): IDENTIFIER})
+ADJUST_SPOOL_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Exclusive(ATTR_DEVICE_ID, "spool"): cv.string,
+            vol.Exclusive("spool_id", "spool"): IDENTIFIER,
+            vol.Exclusive("remaining_grams", "amount"): _GRAMS,
+            vol.Exclusive("delta_grams", "amount"): _SIGNED_GRAMS,
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, "spool_id"),
+    cv.has_at_least_one_key("remaining_grams", "delta_grams"),
 )
 
 
@@ -191,6 +220,62 @@ async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
 async def _mark_bed_clear(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
     await jobs.async_set_bed_clear(_printer(call.hass, call).printer_id)
     return None
+
+
+def _production(call: ServiceCall) -> ProductionManager:
+    for entry in call.hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            production: ProductionManager = entry.runtime_data.production
+            return production
+    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+
+
+async def _change_books[T](call: ServiceCall, operation: Callable[[Books], T]) -> T:
+    """Change the books; a refusal is the caller's mistake and changes nothing."""
+    try:
+        return await _production(call).async_change(operation, call.context)
+    except InventoryError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="production_refused",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
+async def _record_material_usage(call: ServiceCall) -> ServiceResponse:
+    changes = {key: value for key, value in call.data.items() if key not in ("run_id", "material_id")}
+    material = await _change_books(
+        call, lambda books: books.update_material(call.data["run_id"], call.data["material_id"], changes)
+    )
+    return material_body(material)
+
+
+async def _complete_production_run(call: ServiceCall) -> ServiceResponse:
+    run = await _change_books(call, lambda books: books.complete_run(call.data["run_id"]))
+    return completion_body(run)
+
+
+def _spool_id(call: ServiceCall) -> str:
+    if "spool_id" in call.data:
+        return str(call.data["spool_id"])
+    device = dr.async_get(call.hass).async_get(call.data[ATTR_DEVICE_ID])
+    for domain, identifier in device.identifiers if device else ():
+        if domain == DOMAIN and identifier.startswith(SPOOL_PREFIX):
+            return identifier.removeprefix(SPOOL_PREFIX)
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="not_a_spool",
+        translation_placeholders={"device_id": call.data[ATTR_DEVICE_ID]},
+    )
+
+
+async def _adjust_spool(call: ServiceCall) -> ServiceResponse:
+    spool_id = _spool_id(call)
+    remaining, delta = call.data.get("remaining_grams"), call.data.get("delta_grams")
+    spool = await _change_books(
+        call, lambda books: books.adjust_spool(spool_id, remaining_grams=remaining, delta_grams=delta)
+    )
+    return _production(call).spool_body(spool)
 
 
 def _rack(call: ServiceCall) -> RackCoordinator:
@@ -309,5 +394,8 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("start_job", _start_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("cancel_job", _cancel_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("mark_bed_clear", _mark_bed_clear, vol.Schema(_DEVICE), SupportsResponse.NONE),
+        ("record_material_usage", _record_material_usage, RECORD_USAGE_SCHEMA, SupportsResponse.OPTIONAL),
+        ("complete_production_run", _complete_production_run, COMPLETE_RUN_SCHEMA, SupportsResponse.OPTIONAL),
+        ("adjust_spool", _adjust_spool, ADJUST_SPOOL_SCHEMA, SupportsResponse.OPTIONAL),
     ):
         hass.services.async_register(DOMAIN, name, _admin_only(handler), schema, supports_response=response)

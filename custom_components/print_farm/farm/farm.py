@@ -25,6 +25,7 @@ from ..const import (
 from ..coordinator import PrinterCoordinator
 from ..jobs import JobManager
 from ..ottoeject import EjectorCoordinator
+from ..production import ProductionManager
 from ..rack import CONF_SHELVES, RackCoordinator
 from .racks import RackStore, ShelfError
 from .registry import IdRegistry, PrinterRegistry
@@ -63,6 +64,7 @@ class PrintFarm:
         self.rack_store = RackStore(hass)
         self.racks: dict[str, RackCoordinator] = {}
         self.jobs = JobManager(hass, entry)
+        self.production = ProductionManager(hass, entry)
         # What racks ask of jobs (a shelf's job must exist; GET shows its file).
         self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
         self.job_summary: Callable[[int], dict[str, Any] | None] | None = self.jobs.job_summary
@@ -76,6 +78,7 @@ class PrintFarm:
         await self.rack_store.async_load()
         await self.ejector_ids.async_load()
         await self.jobs.async_setup()
+        await self.production.async_setup()
         self._unsub_watchdog = async_track_time_interval(
             self.hass, self._check_watchdogs, timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
         )
@@ -118,6 +121,7 @@ class PrintFarm:
     async def async_sync(self) -> None:
         """Bring printers and racks in line with the subentries: new, changed and removed ones."""
         async with self._sync_lock:
+            self.production.async_notify()  # the low-spool threshold may have changed
             await self._async_sync_printers()
             await self._async_sync_ejectors()
             await self._async_sync_racks()

@@ -12,6 +12,7 @@ NOTIFY_AUTO_CREATED: Final = "job_creation_notify"
 DEDUP_MINUTES: Final = "job_creation_dedup_minutes"
 MAX_UPLOAD_MB: Final = "max_upload_mb"
 WATCHDOG_SECONDS: Final = "printer_offline_after_s"
+SPOOL_LOW_GRAMS: Final = "spool_low_threshold_grams"
 
 DEFAULTS: Final[dict[str, Any]] = {
     AUTO_CREATE: True,
@@ -19,6 +20,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     DEDUP_MINUTES: 5,
     MAX_UPLOAD_MB: 1024,
     WATCHDOG_SECONDS: 60,
+    SPOOL_LOW_GRAMS: 100,
 }
 # Every setting's validator; PUT and the options flow take any subset.
 FIELDS: Final = {
@@ -27,6 +29,7 @@ FIELDS: Final = {
     DEDUP_MINUTES: vol.All(int, vol.Range(min=1, max=60)),
     MAX_UPLOAD_MB: vol.All(int, vol.Range(min=1, max=10240)),
     WATCHDOG_SECONDS: vol.All(int, vol.Range(min=15, max=3600)),
+    SPOOL_LOW_GRAMS: vol.All(int, vol.Range(min=0, max=10000)),
 }
 UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})
 

@@ -1,0 +1,168 @@
+"""The DayZero inventory API (seed 001) and the recipes it costs from: integer cents.
+
+/api/print_farm/v1/inventory/production/runs... and /v1/inventory/recipes... A body that does not
+fit the schema is a 422, as in the seed; `x-business-id`, when sent, must be the farm's entry id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .const import DOMAIN
+from .farm.inventory import recipe_body, recipe_run_body
+from .farm.inventory_schema import RECIPE_CREATE, RECIPE_PATCH, RECIPE_RUN_CREATE
+from .rest import API_PREFIX, ApiError, FarmView, Operation, operation
+from .rest_production import BooksView
+
+INVENTORY = f"{API_PREFIX}/v1/inventory"
+BUSINESS_HEADER = "x-business-id"
+_BUSINESS = {404: "Unknown business (x-business-id) or resource"}
+
+
+class InventoryView(BooksView):
+    """A view of the DayZero API: the farm is the business."""
+
+    def business_id(self, request: web.Request) -> str:
+        """The farm's entry id; a different `x-business-id` header is a 404."""
+        farm_id = self.farm().entry.entry_id
+        sent = request.headers.get(BUSINESS_HEADER)
+        if sent is not None and sent.strip() != farm_id:
+            raise ApiError(404, f"Business {sent.strip()} not found")
+        return farm_id
+
+
+class RecipeRunsView(InventoryView):
+    """/v1/inventory/production/runs."""
+
+    url = f"{INVENTORY}/production/runs"
+    name = f"api:{DOMAIN}:v1:inventory:runs"
+
+    @operation(
+        Operation(
+            summary="Runs created from recipes, newest first",
+            admin=False,
+            responses={200: "The runs", **_BUSINESS},
+        )
+    )
+    async def get(self, request: web.Request) -> web.Response:
+        """Every run made from a recipe."""
+        business_id = self.business_id(request)
+        runs = self.read(lambda books: books.recipe_runs())
+        return self.json([recipe_run_body(run, business_id=business_id) for run in runs])
+
+    @operation(
+        Operation(
+            summary="Create a production run from a recipe; costs are computed now and frozen (cents)",
+            body=RECIPE_RUN_CREATE,
+            invalid_status=422,
+            responses={
+                201: "RunResponse with cost_snapshot",
+                400: "Invalid input (units below 1, a material without a priced spool)",
+                404: "Unknown recipe or business",
+                422: "Body does not fit RunCreateRequest",
+            },
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Create it."""
+        business_id = self.business_id(request)
+        currency = self.production().currency
+        run = await self.change(request, lambda books: books.add_recipe_run(body, currency=currency))
+        return self.json(recipe_run_body(run, business_id=business_id), status_code=201)
+
+
+class RecipeRunView(InventoryView):
+    """/v1/inventory/production/runs/{run_id}."""
+
+    url = f"{INVENTORY}/production/runs/{{run_id}}"
+    name = f"api:{DOMAIN}:v1:inventory:run"
+
+    @operation(
+        Operation(
+            summary="A run created from a recipe", admin=False, responses={200: "RunResponse", **_BUSINESS}
+        )
+    )
+    async def get(self, request: web.Request, run_id: str) -> web.Response:
+        """The run."""
+        business_id = self.business_id(request)
+        run = self.read(lambda books: books.run(run_id))
+        if run.recipe_id is None:
+            raise ApiError(404, f"Production run {run_id} was not made from a recipe")
+        return self.json(recipe_run_body(run, business_id=business_id))
+
+
+class RecipesView(InventoryView):
+    """/v1/inventory/recipes."""
+
+    url = f"{INVENTORY}/recipes"
+    name = f"api:{DOMAIN}:v1:inventory:recipes"
+
+    @operation(Operation(summary="Every recipe", admin=False, responses={200: "The recipes", **_BUSINESS}))
+    async def get(self, request: web.Request) -> web.Response:
+        """Every recipe."""
+        self.business_id(request)
+        production = self.production()
+        return self.json(
+            [
+                recipe_body(recipe, currency=production.currency)
+                for recipe in production.books.recipes.values()
+            ]
+        )
+
+    @operation(
+        Operation(
+            summary="Add a recipe: a product's materials per unit, print hours, costs in cents",
+            body=RECIPE_CREATE,
+            invalid_status=422,
+            responses={201: "The recipe", 404: "Unknown product, spool or business", 422: "Invalid body"},
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Add it."""
+        self.business_id(request)
+        recipe = await self.change(request, lambda books: books.add_recipe(body))
+        return self.json(recipe_body(recipe, currency=self.production().currency), status_code=201)
+
+
+class RecipeView(InventoryView):
+    """/v1/inventory/recipes/{recipe_id}."""
+
+    url = f"{INVENTORY}/recipes/{{recipe_id}}"
+    name = f"api:{DOMAIN}:v1:inventory:recipe"
+
+    @operation(Operation(summary="A recipe", admin=False, responses={200: "The recipe", **_BUSINESS}))
+    async def get(self, request: web.Request, recipe_id: str) -> web.Response:
+        """The recipe."""
+        self.business_id(request)
+        recipe = self.read(lambda books: books.recipe(recipe_id))
+        return self.json(recipe_body(recipe, currency=self.production().currency))
+
+    @operation(
+        Operation(
+            summary="Change a recipe (runs already made keep their snapshot)",
+            body=RECIPE_PATCH,
+            invalid_status=422,
+            responses={
+                200: "The recipe",
+                404: "Unknown recipe, product, spool or business",
+                422: "Invalid body",
+            },
+        )
+    )
+    async def patch(self, request: web.Request, recipe_id: str, body: dict[str, Any]) -> web.Response:
+        """Change it."""
+        self.business_id(request)
+        recipe = await self.change(request, lambda books: books.update_recipe(recipe_id, body))
+        return self.json(recipe_body(recipe, currency=self.production().currency))
+
+    @operation(Operation(summary="Delete a recipe", responses={200: "Deleted", **_BUSINESS}))
+    async def delete(self, request: web.Request, recipe_id: str) -> web.Response:
+        """Delete it."""
+        self.business_id(request)
+        await self.change(request, lambda books: books.delete_recipe(recipe_id))
+        return self.json({"message": "Recipe deleted"})
+
+
+INVENTORY_VIEWS: list[type[FarmView]] = [RecipeRunsView, RecipeRunView, RecipesView, RecipeView]

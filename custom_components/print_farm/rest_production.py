@@ -1,0 +1,423 @@
+"""The production-runs API (seed 000), with the spools and products it names: decimal currency.
+
+/api/print_farm/v1/production-runs..., /v1/spools..., /v1/products...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from .const import DOMAIN
+from .farm.inventory import (
+    Books,
+    InventoryError,
+    completion_body,
+    item_body,
+    material_body,
+    product_body,
+    run_body,
+    run_summary,
+)
+from .farm.inventory_schema import (
+    ITEM_CREATE,
+    ITEM_PATCH,
+    MATERIAL_CREATE,
+    MATERIAL_PATCH,
+    PRODUCT_CREATE,
+    PRODUCT_PATCH,
+    RUN_CREATE,
+    RUN_PATCH,
+    RUN_STATUSES,
+    SPOOL_CREATE,
+    SPOOL_PATCH,
+)
+from .production import ProductionManager
+from .rest import API_PREFIX, ApiError, FarmView, Operation, operation
+
+V1 = f"{API_PREFIX}/v1"
+RUNS = f"{V1}/production-runs"
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+class BooksView(FarmView):
+    """A view of the production books: their errors become the seeds' error bodies."""
+
+    def production(self) -> ProductionManager:
+        """The farm's books."""
+        return self.farm().production
+
+    def read[T](self, query: Callable[[Books], T]) -> T:
+        """Look something up (404 when it does not exist)."""
+        try:
+            return query(self.production().books)
+        except InventoryError as err:
+            raise ApiError(err.status, str(err), **err.extra) from None
+
+    async def change[T](self, request: web.Request, operation: Callable[[Books], T]) -> T:
+        """Change the books, saved before the answer; a refusal changes nothing."""
+        try:
+            return await self.production().async_change(operation, self.context(request))
+        except InventoryError as err:
+            raise ApiError(err.status, str(err), **err.extra) from None
+
+
+def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in range, or 400."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer.") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}.")
+    return value
+
+
+_RUN = {404: "Unknown production run"}
+_CHANGED = {400: "Invalid body", 404: "Unknown production run, spool or product"}
+
+
+class ProductionRunsView(BooksView):
+    """/v1/production-runs."""
+
+    url = RUNS
+    name = f"api:{DOMAIN}:v1:production_runs"
+
+    @operation(
+        Operation(
+            summary="Production runs, newest first; ?skip, ?limit (1-100, default 20), ?status, ?printer_name",
+            admin=False,
+            responses={200: "A page of runs and the total that match", 400: "Bad filter"},
+        )
+    )
+    async def get(self, request: web.Request) -> web.Response:
+        """A page of runs."""
+        query = request.query
+        skip = query_int(query, "skip", 0, 0, 1_000_000_000)
+        limit = query_int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        status = query.get("status")
+        if status is not None and status not in RUN_STATUSES:
+            raise ApiError(400, f"status is one of {', '.join(RUN_STATUSES)}.")
+        runs, total = self.read(
+            lambda books: books.list_runs(
+                skip=skip, limit=limit, status=status, printer_name=query.get("printer_name")
+            )
+        )
+        return self.json(
+            {"items": [run_summary(run) for run in runs], "total": total, "skip": skip, "limit": limit}
+        )
+
+    @operation(
+        Operation(
+            summary="Create a production run (any status but completed)",
+            body=RUN_CREATE,
+            responses={201: "The run", 400: "Invalid body"},
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Create it."""
+        run = await self.change(request, lambda books: books.add_run(body))
+        return self.json(run_body(run), status_code=201)
+
+
+class ProductionRunView(BooksView):
+    """/v1/production-runs/{run_id}."""
+
+    url = f"{RUNS}/{{run_id}}"
+    name = f"api:{DOMAIN}:v1:production_run"
+
+    @operation(
+        Operation(
+            summary="A production run with its items, materials and variance_analysis",
+            admin=False,
+            responses={200: "The run", **_RUN},
+        )
+    )
+    async def get(self, request: web.Request, run_id: str) -> web.Response:
+        """The run."""
+        return self.json(run_body(self.read(lambda books: books.run(run_id))))
+
+    @operation(
+        Operation(
+            summary="Change a run; status completed completes it (deducts its materials, all or none)",
+            body=RUN_PATCH,
+            responses={200: "The run", 400: "Invalid body", 409: "Completion refused", **_RUN},
+        )
+    )
+    async def patch(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
+        """Change it."""
+        return self.json(run_body(await self.change(request, lambda books: books.update_run(run_id, body))))
+
+    @operation(
+        Operation(
+            summary="Delete a run (a completed run's deductions stay)",
+            responses={200: "Deleted", **_RUN},
+        )
+    )
+    async def delete(self, request: web.Request, run_id: str) -> web.Response:
+        """Delete it."""
+        await self.change(request, lambda books: books.delete_run(run_id))
+        return self.json({"message": "Production run deleted"})
+
+
+class RunItemsView(BooksView):
+    """/v1/production-runs/{run_id}/items."""
+
+    url = f"{RUNS}/{{run_id}}/items"
+    name = f"api:{DOMAIN}:v1:production_run_items"
+
+    @operation(
+        Operation(
+            summary="Add a product to a run",
+            body=ITEM_CREATE,
+            responses={201: "The item", **_CHANGED},
+        )
+    )
+    async def post(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
+        """Add it."""
+        item = await self.change(request, lambda books: books.add_item(run_id, body))
+        return self.json(item_body(item), status_code=201)
+
+
+class RunItemView(BooksView):
+    """/v1/production-runs/{run_id}/items/{item_id}."""
+
+    url = f"{RUNS}/{{run_id}}/items/{{item_id}}"
+    name = f"api:{DOMAIN}:v1:production_run_item"
+
+    @operation(
+        Operation(
+            summary="Change an item (successful and failed quantities)",
+            body=ITEM_PATCH,
+            responses={200: "The item", **_CHANGED},
+        )
+    )
+    async def patch(
+        self, request: web.Request, run_id: str, item_id: str, body: dict[str, Any]
+    ) -> web.Response:
+        """Change it."""
+        return self.json(
+            item_body(await self.change(request, lambda books: books.update_item(run_id, item_id, body)))
+        )
+
+    @operation(Operation(summary="Remove an item", responses={200: "Removed", 404: "Unknown run or item"}))
+    async def delete(self, request: web.Request, run_id: str, item_id: str) -> web.Response:
+        """Remove it."""
+        await self.change(request, lambda books: books.delete_item(run_id, item_id))
+        return self.json({"message": "Item removed"})
+
+
+class RunMaterialsView(BooksView):
+    """/v1/production-runs/{run_id}/materials."""
+
+    url = f"{RUNS}/{{run_id}}/materials"
+    name = f"api:{DOMAIN}:v1:production_run_materials"
+
+    @operation(
+        Operation(
+            summary="Add filament from a spool to a run",
+            body=MATERIAL_CREATE,
+            responses={201: "The material", 409: "The run is completed", **_CHANGED},
+        )
+    )
+    async def post(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
+        """Add it."""
+        material = await self.change(request, lambda books: books.add_material(run_id, body))
+        return self.json(material_body(material), status_code=201)
+
+
+class RunMaterialView(BooksView):
+    """/v1/production-runs/{run_id}/materials/{material_id}."""
+
+    url = f"{RUNS}/{{run_id}}/materials/{{material_id}}"
+    name = f"api:{DOMAIN}:v1:production_run_material"
+
+    @operation(
+        Operation(
+            summary="Record usage: spool weights before and after give actual_weight_grams",
+            body=MATERIAL_PATCH,
+            responses={200: "The material", 409: "The run is completed", **_CHANGED},
+        )
+    )
+    async def patch(
+        self, request: web.Request, run_id: str, material_id: str, body: dict[str, Any]
+    ) -> web.Response:
+        """Change it."""
+        material = await self.change(request, lambda books: books.update_material(run_id, material_id, body))
+        return self.json(material_body(material))
+
+    @operation(
+        Operation(
+            summary="Remove a material",
+            responses={200: "Removed", 404: "Unknown run or material", 409: "The run is completed"},
+        )
+    )
+    async def delete(self, request: web.Request, run_id: str, material_id: str) -> web.Response:
+        """Remove it."""
+        await self.change(request, lambda books: books.delete_material(run_id, material_id))
+        return self.json({"message": "Material removed"})
+
+
+class RunCompleteView(BooksView):
+    """/v1/production-runs/{run_id}/complete."""
+
+    url = f"{RUNS}/{{run_id}}/complete"
+    name = f"api:{DOMAIN}:v1:production_run_complete"
+
+    @operation(
+        Operation(
+            summary="Complete a run: deduct every material from its spool (all or none), compute variance",
+            responses={
+                200: "The completion: inventory_updated, spools_updated",
+                404: "Unknown run",
+                409: "Already completed, not completable, a material without usage, or a spool short",
+            },
+        )
+    )
+    async def post(self, request: web.Request, run_id: str) -> web.Response:
+        """Complete it."""
+        return self.json(
+            completion_body(await self.change(request, lambda books: books.complete_run(run_id)))
+        )
+
+
+class SpoolsView(BooksView):
+    """/v1/spools."""
+
+    url = f"{V1}/spools"
+    name = f"api:{DOMAIN}:v1:spools"
+
+    @operation(Operation(summary="Every spool", admin=False, responses={200: "The spools"}))
+    async def get(self, request: web.Request) -> web.Response:
+        """Every spool."""
+        production = self.production()
+        spools = [production.spool_body(spool) for spool in production.books.spools.values()]
+        return self.json({"items": spools, "total": len(spools)})
+
+    @operation(
+        Operation(
+            summary="Add a spool (price or cost_per_gram in currency units)",
+            body=SPOOL_CREATE,
+            responses={201: "The spool", 400: "Invalid body"},
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Add it."""
+        spool = await self.change(request, lambda books: books.add_spool(body))
+        return self.json(self.production().spool_body(spool), status_code=201)
+
+
+class SpoolView(BooksView):
+    """/v1/spools/{spool_id}."""
+
+    url = f"{V1}/spools/{{spool_id}}"
+    name = f"api:{DOMAIN}:v1:spool"
+
+    @operation(Operation(summary="A spool", admin=False, responses={200: "The spool", 404: "Unknown spool"}))
+    async def get(self, request: web.Request, spool_id: str) -> web.Response:
+        """The spool."""
+        return self.json(self.production().spool_body(self.read(lambda books: books.spool(spool_id))))
+
+    @operation(
+        Operation(
+            summary="Change a spool (remaining_grams included)",
+            body=SPOOL_PATCH,
+            responses={200: "The spool", 400: "Invalid body", 404: "Unknown spool"},
+        )
+    )
+    async def patch(self, request: web.Request, spool_id: str, body: dict[str, Any]) -> web.Response:
+        """Change it."""
+        spool = await self.change(request, lambda books: books.update_spool(spool_id, body))
+        return self.json(self.production().spool_body(spool))
+
+    @operation(
+        Operation(summary="Delete a spool (and its device)", responses={200: "Deleted", 404: "Unknown spool"})
+    )
+    async def delete(self, request: web.Request, spool_id: str) -> web.Response:
+        """Delete it."""
+        await self.change(request, lambda books: books.delete_spool(spool_id))
+        return self.json({"message": "Spool deleted"})
+
+
+class ProductsView(BooksView):
+    """/v1/products."""
+
+    url = f"{V1}/products"
+    name = f"api:{DOMAIN}:v1:products"
+
+    @operation(Operation(summary="Every product", admin=False, responses={200: "The products"}))
+    async def get(self, request: web.Request) -> web.Response:
+        """Every product."""
+        products = [product_body(product) for product in self.production().books.products.values()]
+        return self.json({"items": products, "total": len(products)})
+
+    @operation(
+        Operation(
+            summary="Add a product",
+            body=PRODUCT_CREATE,
+            responses={201: "The product", 400: "Invalid body", 409: "SKU taken"},
+        )
+    )
+    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        """Add it."""
+        product = await self.change(request, lambda books: books.add_product(body))
+        return self.json(product_body(product), status_code=201)
+
+
+class ProductView(BooksView):
+    """/v1/products/{product_id}."""
+
+    url = f"{V1}/products/{{product_id}}"
+    name = f"api:{DOMAIN}:v1:product"
+
+    @operation(
+        Operation(summary="A product", admin=False, responses={200: "The product", 404: "Unknown product"})
+    )
+    async def get(self, request: web.Request, product_id: str) -> web.Response:
+        """The product."""
+        return self.json(product_body(self.read(lambda books: books.product(product_id))))
+
+    @operation(
+        Operation(
+            summary="Change a product",
+            body=PRODUCT_PATCH,
+            responses={200: "The product", 400: "Invalid body", 404: "Unknown product", 409: "SKU taken"},
+        )
+    )
+    async def patch(self, request: web.Request, product_id: str, body: dict[str, Any]) -> web.Response:
+        """Change it."""
+        return self.json(
+            product_body(await self.change(request, lambda books: books.update_product(product_id, body)))
+        )
+
+    @operation(
+        Operation(
+            summary="Delete a product no recipe uses",
+            responses={200: "Deleted", 404: "Unknown product", 409: "A recipe uses it"},
+        )
+    )
+    async def delete(self, request: web.Request, product_id: str) -> web.Response:
+        """Delete it."""
+        await self.change(request, lambda books: books.delete_product(product_id))
+        return self.json({"message": "Product deleted"})
+
+
+PRODUCTION_VIEWS: list[type[FarmView]] = [
+    ProductionRunsView,
+    ProductionRunView,
+    RunItemsView,
+    RunItemView,
+    RunMaterialsView,
+    RunMaterialView,
+    RunCompleteView,
+    SpoolsView,
+    SpoolView,
+    ProductsView,
+    ProductView,
+]
