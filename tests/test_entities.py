@@ -87,6 +87,18 @@ async def test_state_written_only_when_value_changes(
         "sensor.printer_1_bed_target_temperature",
         "sensor.printer_1_nozzle_target_temperature",
     ]
+    # Temperatures are whole degrees: tenths move the client's field (REST shows them), not the state.
+    report({"bed_temper": 60.2})
+    await hass.async_block_till_done()
+    writes.clear()
+    report({"bed_temper": 60.4})
+    await hass.async_block_till_done()
+    assert client.fields["bed_temp"] == 60.4
+    assert writes == []
+    report({"bed_temper": 60.6})
+    await hass.async_block_till_done()
+    assert writes == ["sensor.printer_1_bed_temperature"]
+    assert hass.states.get("sensor.printer_1_bed_temperature").state == "61"
 
 
 async def test_whole_print_through_entities(

@@ -91,12 +91,26 @@ class PrinterSensorDescription(PrinterEntityDescription, SensorEntityDescription
     attributes_fn: Callable[[PrinterCoordinator], dict[str, Any] | None] = lambda printer: None
 
 
+def _whole_degrees(name: str) -> Callable[[PrinterCoordinator], int | None]:
+    """A temperature in whole degrees, as the printer's screen shows it.
+
+    The client keeps tenths (the REST API shows them); a sensor changes state only when the
+    degree changes, so thermistor jitter writes no state and no recorder row.
+    """
+
+    def value(printer: PrinterCoordinator) -> int | None:
+        reading = printer.client.fields[name]
+        return None if reading is None else round(reading)
+
+    return value
+
+
 def _temperature(key: str, field: str, **kwargs: Any) -> PrinterSensorDescription:
     return PrinterSensorDescription(
         key=key,
         translation_key=key,
         fields=frozenset({field}),
-        value_fn=_field(field),
+        value_fn=_whole_degrees(field),
         device_class=SensorDeviceClass.TEMPERATURE,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
