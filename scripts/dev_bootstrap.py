@@ -502,6 +502,43 @@ async def ensure_ottoejects_and_rack(
         await request(session, "POST", "/api/print_farm/ottoracks", token, expect=(201,), json=body)
 
 
+async def ensure_books(session: aiohttp.ClientSession, token: str) -> None:
+    """Two spools, a product and its recipe, so that the production books have something to show."""
+    spools = await request(session, "GET", "/api/print_farm/v1/spools", token)
+    if spools["total"]:
+        return
+    say("adding two spools, a product and its recipe to the production books")
+    for body in (
+        {"name": "PLA Black", "material": "PLA", "color": "Black", "vendor": "Polymaker", "price": 24.99},
+        {
+            "name": "PETG Orange",
+            "material": "PETG",
+            "color": "Orange",
+            "vendor": "Prusament",
+            "price": 29.99,
+            "remaining_grams": 180,
+        },
+    ):
+        await request(session, "POST", "/api/print_farm/v1/spools", token, expect=(201,), json=body)
+    product = await request(
+        session,
+        "POST",
+        "/api/print_farm/v1/products",
+        token,
+        expect=(201,),
+        json={"name": "Phone Stand", "sku": "PS-1"},
+    )
+    recipe = {
+        "product_id": product["id"],
+        "materials": [{"material": "PLA", "grams_per_unit": 45.5}],
+        "print_hours_per_unit": 1.25,
+        "labour_cost_per_unit": 120,
+        "packaging_cost_per_unit": 35,
+        "machine_cost_per_hour": 35,
+    }
+    await request(session, "POST", "/api/print_farm/v1/inventory/recipes", token, expect=(201,), json=recipe)
+
+
 async def follow_simulator_ports(
     session: aiohttp.ClientSession,
     token: str,
@@ -583,6 +620,7 @@ async def bootstrap(
         )
         if farm_loaded:
             await ensure_ottoejects_and_rack(session, token, ejectors)
+            await ensure_books(session, token)
         return await wait_for_printers(session, token)
 
 

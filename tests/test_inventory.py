@@ -242,7 +242,9 @@ def test_storage_round_trip(books: Books, clock: Clock) -> None:
             {"spool_id": a, "spool_weight_before_grams": 850.3, "spool_weight_after_grams": 710.1}
         ),
     )
+    clock.moment = datetime(2024, 1, 15, 14, 30, 30, tzinfo=UTC)
     books.complete_run(run.id)
+    assert books.runs[run.id].actual_print_time_hours == Decimal(16230) / 3600  # exact: 4.508333...
     restored = Books(clock)
     restored.restore(books.to_stored())
     assert restored.to_stored() == books.to_stored()
@@ -252,3 +254,65 @@ def test_storage_round_trip(books: Books, clock: Clock) -> None:
     assert isinstance(restored.runs[run.id], ProductionRun)
     # A record from a newer minor version may carry fields this one does not know.
     assert load(ProductionRun, {**books.to_stored()["runs"][0], "future_field": 1}).id == recipe_run.id
+
+
+def test_a_run_cannot_end_before_it_started(books: Books, clock: Clock) -> None:
+    run = books.add_run(RUN_CREATE({"started_at": "2024-01-15T10:00:00Z"}))  # the clock reads 09:45
+    with pytest.raises(InventoryError) as err:
+        books.complete_run(run.id)
+    assert err.value.status == 409
+    assert err.value.extra["problems"] == [
+        {"reason": "started_after_completion", "started_at": "2024-01-15T10:00:00Z"}
+    ]
+    assert run.status == "pending"
+    # Completing through PATCH status completed with a corrected start is checked with that start.
+    books.update_run(run.id, RUN_CREATE({"status": "completed", "started_at": "2024-01-15T08:45:00Z"}))
+    assert (run.status, run.actual_print_time_hours) == ("completed", 1)
+
+
+def test_time_variance_is_rounded_once(books: Books, clock: Clock) -> None:
+    """4.0503 h against 4 h: 0.1 after one rounding (0.0 if the hours had been rounded to 4.05 first)."""
+    run = books.add_run(RUN_CREATE({"started_at": "2024-01-15T09:45:00Z", "estimated_print_time_hours": 4}))
+    clock.moment += timedelta(seconds=14581)  # 4.050277... h
+    books.complete_run(run.id)
+    assert run_body(run)["variance_analysis"]["time_variance_hours"] == 0.1
+    assert run_body(run)["actual_print_time_hours"] == 4.0503
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"net_weight_grams": 1e-30}, "at least 1"),
+        ({"net_weight_grams": 0.5}, "at least 1"),
+        ({"remaining_grams": 1e300}, "at most"),
+        ({"price": 1e300}, "at most"),
+    ],
+)
+def test_numbers_out_of_range(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(vol.Invalid, match=message):
+        SPOOL_CREATE({"name": "A", "material": "PLA", **body})
+
+
+def test_inputs_keep_a_fixed_number_of_places() -> None:
+    assert SPOOL_CREATE({"name": "A", "material": "PLA", "remaining_grams": 1e-30})["remaining_grams"] == 0
+    assert SPOOL_CREATE({"name": "A", "material": "PLA", "cost_per_gram": 0.0249999})[
+        "cost_per_gram"
+    ] == Decimal("0.025")
+    assert RUN_CREATE({"estimated_print_time_hours": 1.23456})["estimated_print_time_hours"] == Decimal(
+        "1.2346"
+    )
+    with pytest.raises(vol.Invalid, match="more than 0"):
+        RECIPE_CREATE({"product_id": "x", "materials": [{"material": "PLA", "grams_per_unit": 1e-9}]})
+
+
+def test_price_and_cost_per_gram_nulls(books: Books) -> None:
+    spool_id = spool(books, cost_per_gram=0.03)
+    books.update_spool(spool_id, {"price": Decimal(25), "cost_per_gram": None})
+    assert (books.spools[spool_id].price, books.spools[spool_id].cost_per_gram) == (
+        Decimal(25),
+        Decimal("0.025"),
+    )
+    books.update_spool(spool_id, {"cost_per_gram": None})
+    assert books.spools[spool_id].price == Decimal(25)  # null clears only what it names
+    books.update_spool(spool_id, {"price": None})
+    assert books.spools[spool_id].cost_per_gram is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from datetime import timedelta
 from typing import Any
 
@@ -705,3 +706,76 @@ async def test_items_and_materials_removed(client: TestClient) -> None:
     completion = await ok(await client.post(f"{RUNS}/{run['id']}/complete"))
     assert (completion["inventory_updated"], completion["spools_updated"]) == (False, [])
     assert (await ok(await client.get(f"{V1}/spools/{spool['id']}")))["remaining_grams"] == 850.0
+
+
+async def test_seed_shape_with_a_given_total(client: TestClient) -> None:
+    """The seed's own shape: one material of 140 g and the run's actual total given as 155 g."""
+    run, spool, material = await seed_run(client)
+    await ok(await client.patch(f"{RUNS}/{run['id']}/materials/{material['id']}", json=SEED_USAGE))
+    await ok(await client.patch(f"{RUNS}/{run['id']}", json={"actual_total_filament_grams": 155.0}))
+    await ok(await client.post(f"{RUNS}/{run['id']}/complete"))
+    variance = (await ok(await client.get(f"{RUNS}/{run['id']}")))["variance_analysis"]
+    assert (variance["material_variance_grams"], variance["material_variance_percent"]) == (5.0, 3.3)
+    assert (await ok(await client.get(f"{V1}/spools/{spool['id']}")))["remaining_grams"] == 710.0
+
+
+async def test_refusals_leave_storage_untouched(client: TestClient, hass_storage: dict[str, Any]) -> None:
+    run, spool, material = await seed_run(client)
+    stored = copy.deepcopy(hass_storage[STORAGE_KEY])
+    for method, path, body, status in (
+        ("post", f"{V1}/spools", {"name": "x", "material": "PLA", "net_weight_grams": 1e-30}, 400),
+        ("post", f"{V1}/spools", {"name": "x", "material": "PLA", "price": 1e300}, 400),
+        ("post", RUNS, {"estimated_total_filament_grams": 1e-30, "actual_total_filament_grams": 1e300}, 400),
+        ("patch", f"{RUNS}/{run['id']}", {"status": None}, 400),
+        (
+            "patch",
+            f"{RUNS}/{run['id']}/materials/{material['id']}",
+            {"spool_weight_after_grams": 900, "spool_weight_before_grams": 850},
+            400,
+        ),
+        ("post", f"{RUNS}/{run['id']}/complete", None, 409),
+        ("patch", f"{RUNS}/{run['id']}", SEED_PATCH, 409),
+        ("delete", f"{RUNS}/nope", None, 404),
+        ("delete", f"{RUNS}/{run['id']}/items/nope", None, 404),
+        ("delete", f"{V1}/spools/nope", None, 404),
+        ("get", f"{V1}/spools/nope", None, 404),
+        ("patch", f"{V1}/products/nope", {"name": "x"}, 404),
+        ("delete", f"{V1}/products/nope", None, 404),
+        ("patch", f"{V1}/inventory/recipes/nope", {"name": "x"}, 404),
+        ("patch", f"{V1}/inventory/recipes/nope", {"materials": "PLA"}, 422),
+        ("delete", f"{V1}/inventory/recipes/nope", None, 404),
+        ("get", f"{RECIPE_RUNS}/nope", None, 404),
+        # A wrong business is a 404, whatever the body.
+        ("post", RECIPE_RUNS, {"total_units": "x"}, 404),
+    ):
+        headers = {"x-business-id": "someone-else"} if status == 404 and path == RECIPE_RUNS else {}
+        response = await client.request(method, path, json=body, headers=headers)
+        await refused(response, status)
+    assert hass_storage[STORAGE_KEY] == stored
+    # A null clears what it names and nothing else.
+    detail = await ok(await client.patch(f"{RUNS}/{run['id']}", json={"quality_rating": 4}))
+    detail = await ok(await client.patch(f"{RUNS}/{run['id']}", json={"quality_rating": None}))
+    assert (detail["quality_rating"], detail["printer_name"]) == (None, "Bambu P1S")
+
+
+async def test_one_low_event_per_crossing_under_concurrent_changes(
+    hass: HomeAssistant, client: TestClient, farm: MockConfigEntry
+) -> None:
+    """Two changes at once, the second crossing the threshold: one event, from the second."""
+    events = async_capture_events(hass, "print_farm_spool_low")
+    spool = await add_spool(client, remaining_grams=150)
+    production = farm.runtime_data.production
+    store = production._store
+    original_save = store.async_save
+
+    async def slow_save(data: Any) -> None:
+        await asyncio.sleep(0.05)  # the disk is slow: the other change would run meanwhile
+        await original_save(data)
+
+    store.async_save = slow_save  # type: ignore[method-assign]
+    await asyncio.gather(
+        client.patch(f"{V1}/spools/{spool['id']}", json={"remaining_grams": 140}),
+        client.patch(f"{V1}/spools/{spool['id']}", json={"remaining_grams": 80}),
+    )
+    await hass.async_block_till_done()
+    assert [event.data["remaining_grams"] for event in events] == [80.0]

@@ -108,14 +108,16 @@ class ProductionManager:
     async def async_change[T](self, operation: Callable[[Books], T], context: Context | None = None) -> T:
         """Run one operation on the books and save them before returning.
 
-        A refused operation (`InventoryError`) has changed nothing and saves nothing. Operations run
-        one at a time, so two completions of one run cannot both deduct.
+        A refused operation (`InventoryError`) has changed nothing and saves nothing. An operation
+        checks and changes without pausing, so two completions of one run cannot both deduct; and
+        operations run one at a time, save and follow-up included, so that each compares its own
+        before and after (a spool that goes low fires `print_farm_spool_low` once).
         """
         async with self._lock:
             before = {spool_id: spool.remaining_grams for spool_id, spool in self.books.spools.items()}
             result = operation(self.books)
             await self._store.async_save(self.books.to_stored())
-        self._after_change(before, context)
+            self._after_change(before, context)
         return result
 
     @callback
@@ -130,7 +132,9 @@ class ProductionManager:
                 async_dispatcher_send(self.hass, signal_spool_added(self.entry.entry_id), spool_id)
                 continue
             if (device := registry.async_get_device(identifiers={spool_identifier(spool_id)})) and (
-                device.name != spool.name or device.model != _model(spool)
+                device.name != spool.name
+                or device.model != _model(spool)
+                or device.manufacturer != spool.vendor
             ):
                 registry.async_update_device(
                     device.id, name=spool.name, model=_model(spool), manufacturer=spool.vendor

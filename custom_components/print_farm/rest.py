@@ -86,6 +86,7 @@ def operation[F: Callable[..., Awaitable[web.StreamResponse]]](op: Operation) ->
             try:
                 if op.admin and not request[KEY_HASS_USER].is_admin:
                     raise ApiError(403, "This operation needs an administrator.")
+                self.check_request(request)
                 if op.body is not None:
                     kwargs["body"] = await _validated_body(request, op.body, op.invalid_status)
                 return await handler(self, request, *args, **kwargs)
@@ -126,6 +127,9 @@ class FarmView(HomeAssistantView):
                 farm: PrintFarm = entry.runtime_data
                 return farm
         raise ApiError(503, "The Print Farm integration is not set up.")
+
+    def check_request(self, request: web.Request) -> None:
+        """Checks of the request itself (headers), made before its body is read; none by default."""
 
     @staticmethod
     def context(request: web.Request) -> Context:

@@ -24,6 +24,10 @@ _BUSINESS = {404: "Unknown business (x-business-id) or resource"}
 class InventoryView(BooksView):
     """A view of the DayZero API: the farm is the business."""
 
+    def check_request(self, request: web.Request) -> None:
+        """A wrong `x-business-id` is a 404 whatever the body."""
+        self.business_id(request)
+
     def business_id(self, request: web.Request) -> str:
         """The farm's entry id; a different `x-business-id` header is a 404."""
         farm_id = self.farm().entry.entry_id

@@ -24,11 +24,12 @@ import uuid
 
 from .money import (
     from_cents,
+    hours_out,
     money_out,
     quantity_out,
     rate_out,
-    round_cents,
     tenth,
+    to_cents,
     to_decimal,
 )
 
@@ -40,7 +41,6 @@ FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 COMPLETABLE: Final = frozenset({PENDING, IN_PROGRESS, PAUSED})
 HOUR_SECONDS: Final = Decimal(3600)
-_HUNDREDTH: Final = Decimal("0.01")
 
 
 class InventoryError(ValueError):
@@ -227,7 +227,7 @@ class ProductionRun:
             return self.actual_print_time_hours
         if self.started_at is not None and self.completed_at is not None:
             seconds = Decimal(int((self.completed_at - self.started_at).total_seconds()))
-            return (seconds / HOUR_SECONDS).quantize(_HUNDREDTH)
+            return seconds / HOUR_SECONDS
         return None
 
 
@@ -400,9 +400,13 @@ class Books:
         _one_price(changes)
         values = {key: value for key, value in changes.items() if key not in ("price", "cost_per_gram")}
         if "price" in changes:
-            values |= {"price": changes["price"], "explicit_cost_per_gram": None}
+            values["price"] = changes["price"]
+            if changes["price"] is not None:
+                values["explicit_cost_per_gram"] = None
         if "cost_per_gram" in changes:
-            values |= {"explicit_cost_per_gram": changes["cost_per_gram"], "price": None}
+            values["explicit_cost_per_gram"] = changes["cost_per_gram"]
+            if changes["cost_per_gram"] is not None:
+                values["price"] = None
         for key, value in values.items():
             setattr(spool, key, value)
         spool.updated_at = self.now()
@@ -665,13 +669,16 @@ class Books:
             raise InventoryError("The run is completed: its materials are deducted and cannot change.", 409)
         return run
 
-    def completion_plan(self, run: ProductionRun) -> list[Deduction]:
-        """What completing the run would deduct, per spool, or why it cannot (409, nothing done)."""
+    def completion_plan(self, run: ProductionRun, started_at: datetime | None) -> list[Deduction]:
+        """What completing the run now would deduct, per spool, or why it cannot (409, nothing done)."""
         if run.status == COMPLETED:
             raise InventoryError(f"Production run {run.id} is already completed.", 409)
         if run.status not in COMPLETABLE:
             raise InventoryError(f"A {run.status} run cannot be completed.", 409)
         problems: list[dict[str, Any]] = []
+        if started_at is not None and started_at > self.now():
+            # Completing it now would give a negative duration.
+            problems.append({"reason": "started_after_completion", "started_at": iso_z(started_at)})
         needed: dict[str, Decimal] = defaultdict(Decimal)
         for material in run.materials:
             if material.actual_weight_grams is None:
@@ -707,8 +714,8 @@ class Books:
     def complete_run(self, run_id: str, changes: Mapping[str, Any] | None = None) -> ProductionRun:
         """Deduct every material from its spool, all or none, and close the run with its actuals."""
         run = self.run(run_id)
-        plan = self.completion_plan(run)
         updated = {key: value for key, value in (changes or {}).items() if key != "status"}
+        plan = self.completion_plan(run, updated.get("started_at", run.started_at))
         self._apply_run_fields(run, updated)
         for deduction in plan:
             spool = self.spools[deduction.spool_id]
@@ -739,10 +746,6 @@ class Books:
         snapshot = cost_snapshot(recipe, spools, units, sale_price, currency)
         now = self.now()
         grams = [line.grams_per_unit * units for line in recipe.materials]
-        materials_cost = sum(
-            (g * spool.cost_per_gram for g, spool in zip(grams, spools, strict=True) if spool.cost_per_gram),
-            Decimal(0),
-        )
         run = ProductionRun(
             id=_new_id(),
             status=PENDING,
@@ -757,7 +760,7 @@ class Books:
                     product_id=product.id,
                     product_name=product.name,
                     quantity=units,
-                    estimated_material_cost=materials_cost,
+                    estimated_material_cost=from_cents(snapshot["materials"]),
                     estimated_total_cost=from_cents(snapshot["total"]),
                 )
             ],
@@ -834,9 +837,11 @@ def _weighed(material: RunMaterial) -> RunMaterial:
 def _explain(problems: list[dict[str, Any]], spools: Mapping[str, Spool]) -> str:
     parts = []
     for problem in problems:
-        spool = spools.get(problem["spool_id"])
-        name = spool.name if spool else problem["spool_id"]
+        spool = spools.get(problem.get("spool_id", ""))
+        name = spool.name if spool else problem.get("spool_id")
         match problem["reason"]:
+            case "started_after_completion":
+                parts.append(f"it started at {problem['started_at']}, after now")
             case "no_actual_usage":
                 parts.append(f"material {problem['material_id']} ({name}) has no actual usage recorded")
             case "unknown_spool":
@@ -851,13 +856,16 @@ def _explain(problems: list[dict[str, Any]], spools: Mapping[str, Spool]) -> str
 def cost_snapshot(
     recipe: Recipe, spools: list[Spool], units: int, unit_sale_price: int, currency: str
 ) -> dict[str, Any]:
-    """The cost of `units` units in integer cents: each figure computed exactly, rounded once."""
+    """The cost of `units` units in integer cents.
+
+    Every figure is computed exactly in currency units and converted to cents once, at the end.
+    """
     lines = []
     materials = Decimal(0)
     for line, spool in zip(recipe.materials, spools, strict=True):
         rate = spool.cost_per_gram or Decimal(0)
         grams = line.grams_per_unit * units
-        cost = grams * rate * 100  # exact cents
+        cost = grams * rate
         materials += cost
         lines.append(
             {
@@ -866,31 +874,31 @@ def cost_snapshot(
                 "spool_name": spool.name,
                 "grams": quantity_out(grams),
                 "cost_per_gram": rate_out(rate),
-                "cost": round_cents(cost),
+                "cost": to_cents(cost),
             }
         )
     hours = recipe.print_hours_per_unit * units
-    machine_time = hours * recipe.machine_cost_per_hour
-    labour = Decimal(recipe.labour_cost_per_unit * units)
-    packaging = Decimal(recipe.packaging_cost_per_unit * units)
-    overhead = Decimal(recipe.overhead_cost_per_unit * units)
+    machine_time = hours * from_cents(recipe.machine_cost_per_hour)
+    labour = from_cents(recipe.labour_cost_per_unit) * units
+    packaging = from_cents(recipe.packaging_cost_per_unit) * units
+    overhead = from_cents(recipe.overhead_cost_per_unit) * units
     total = materials + machine_time + labour + packaging + overhead
-    sales = Decimal(unit_sale_price * units)
+    price = from_cents(unit_sale_price)
     return {
         "currency": currency,
         "units": units,
-        "materials": round_cents(materials),
-        "machine_time": round_cents(machine_time),
-        "machine_hours": quantity_out(hours),
-        "labour": round_cents(labour),
-        "packaging": round_cents(packaging),
-        "overhead": round_cents(overhead),
-        "total": round_cents(total),
-        "per_unit": round_cents(total / units),
+        "materials": to_cents(materials),
+        "machine_time": to_cents(machine_time),
+        "machine_hours": hours_out(hours),
+        "labour": to_cents(labour),
+        "packaging": to_cents(packaging),
+        "overhead": to_cents(overhead),
+        "total": to_cents(total),
+        "per_unit": to_cents(total / units),
         "unit_sale_price": unit_sale_price,
         "sale_total": unit_sale_price * units,
-        "margin_per_unit": round_cents(unit_sale_price - total / units),
-        "margin_total": round_cents(sales - total),
+        "margin_per_unit": to_cents(price - total / units),
+        "margin_total": to_cents(price * units - total),
         "material_lines": lines,
     }
 
@@ -941,7 +949,7 @@ def recipe_body(recipe: Recipe, *, currency: str) -> dict[str, Any]:
             {"material": m.material, "grams_per_unit": quantity_out(m.grams_per_unit), "spool_id": m.spool_id}
             for m in recipe.materials
         ],
-        "print_hours_per_unit": quantity_out(recipe.print_hours_per_unit),
+        "print_hours_per_unit": hours_out(recipe.print_hours_per_unit),
         "labour_cost_per_unit": recipe.labour_cost_per_unit,
         "packaging_cost_per_unit": recipe.packaging_cost_per_unit,
         "overhead_cost_per_unit": recipe.overhead_cost_per_unit,
@@ -990,8 +998,8 @@ def run_summary(run: ProductionRun) -> dict[str, Any]:
         "printer_name": run.printer_name,
         "started_at": iso_z(run.started_at),
         "completed_at": iso_z(run.completed_at),
-        "estimated_print_time_hours": quantity_out(run.estimated_print_time_hours),
-        "actual_print_time_hours": quantity_out(run.actual_print_time_hours),
+        "estimated_print_time_hours": hours_out(run.estimated_print_time_hours),
+        "actual_print_time_hours": hours_out(run.actual_print_time_hours),
         "estimated_total_filament_grams": quantity_out(run.estimated_total_filament_grams),
         "actual_total_filament_grams": quantity_out(run.actual_total_filament_grams),
         "quality_rating": run.quality_rating,

@@ -16,6 +16,7 @@ CENTS_PER_UNIT: Final = Decimal(100)
 _CENT: Final = Decimal("0.01")
 _RATE: Final = Decimal("0.000001")  # a cost per gram keeps six places (0.02499 per gram)
 _TENTH: Final = Decimal("0.1")
+_HOURS: Final = Decimal("0.0001")
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -33,14 +34,17 @@ def to_decimal(value: Any) -> Decimal:
     return number
 
 
+def limit_places(value: Decimal, places: int) -> Decimal:
+    """An input kept to `places` decimal places, half-even (what a scale or a price list can mean).
+
+    Bounding the places of every input keeps every later result within Decimal's 28 digits.
+    """
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
 def to_cents(amount: Decimal) -> int:
     """Currency units to integer cents, rounded half-even (1137.045 cents is 1137, 437.5 is 438)."""
     return int((amount * CENTS_PER_UNIT).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
-
-def round_cents(cents: Decimal) -> int:
-    """An exact amount of cents to a whole cent, half-even."""
-    return int(cents.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
 def from_cents(cents: int) -> Decimal:
@@ -59,8 +63,13 @@ def rate_out(rate: Decimal | None) -> float | None:
 
 
 def quantity_out(value: Decimal | None) -> float | None:
-    """Grams or hours as a JSON number, exact as stored."""
+    """Grams as a JSON number, exact as stored (inputs have at most three places)."""
     return None if value is None else float(value)
+
+
+def hours_out(value: Decimal | None) -> float | None:
+    """Hours as a JSON number, to four places (a third of a second); computed durations are exact inside."""
+    return None if value is None else float(value.quantize(_HOURS, rounding=ROUND_HALF_EVEN))
 
 
 def tenth(value: Decimal) -> float:
