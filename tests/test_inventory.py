@@ -20,6 +20,7 @@ from custom_components.print_farm.farm.inventory_schema import (
     MATERIAL_CREATE,
     RECIPE_CREATE,
     RUN_CREATE,
+    SIGNED_GRAMS,
     SPOOL_CREATE,
 )
 from custom_components.print_farm.farm.money import (
@@ -301,6 +302,7 @@ def test_inputs_keep_a_fixed_number_of_places() -> None:
     assert RUN_CREATE({"estimated_print_time_hours": 1.23456})["estimated_print_time_hours"] == Decimal(
         "1.2346"
     )
+    assert SIGNED_GRAMS(-0.12345) == Decimal("-0.123")  # adjust_spool's delta: the same three places
     with pytest.raises(vol.Invalid, match="more than 0"):
         RECIPE_CREATE({"product_id": "x", "materials": [{"material": "PLA", "grams_per_unit": 1e-9}]})
 

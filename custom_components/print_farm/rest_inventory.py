@@ -25,7 +25,7 @@ class InventoryView(BooksView):
     """A view of the DayZero API: the farm is the business."""
 
     def check_request(self, request: web.Request) -> None:
-        """A wrong `x-business-id` is a 404 whatever the body."""
+        """A wrong `x-business-id` is a 404 whatever the body (checked before every operation)."""
         self.business_id(request)
 
     def business_id(self, request: web.Request) -> str:
@@ -106,7 +106,6 @@ class RecipesView(InventoryView):
     @operation(Operation(summary="Every recipe", admin=False, responses={200: "The recipes", **_BUSINESS}))
     async def get(self, request: web.Request) -> web.Response:
         """Every recipe."""
-        self.business_id(request)
         production = self.production()
         return self.json(
             [
@@ -125,7 +124,6 @@ class RecipesView(InventoryView):
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         """Add it."""
-        self.business_id(request)
         recipe = await self.change(request, lambda books: books.add_recipe(body))
         return self.json(recipe_body(recipe, currency=self.production().currency), status_code=201)
 
@@ -139,7 +137,6 @@ class RecipeView(InventoryView):
     @operation(Operation(summary="A recipe", admin=False, responses={200: "The recipe", **_BUSINESS}))
     async def get(self, request: web.Request, recipe_id: str) -> web.Response:
         """The recipe."""
-        self.business_id(request)
         recipe = self.read(lambda books: books.recipe(recipe_id))
         return self.json(recipe_body(recipe, currency=self.production().currency))
 
@@ -157,14 +154,12 @@ class RecipeView(InventoryView):
     )
     async def patch(self, request: web.Request, recipe_id: str, body: dict[str, Any]) -> web.Response:
         """Change it."""
-        self.business_id(request)
         recipe = await self.change(request, lambda books: books.update_recipe(recipe_id, body))
         return self.json(recipe_body(recipe, currency=self.production().currency))
 
     @operation(Operation(summary="Delete a recipe", responses={200: "Deleted", **_BUSINESS}))
     async def delete(self, request: web.Request, recipe_id: str) -> web.Response:
         """Delete it."""
-        self.business_id(request)
         await self.change(request, lambda books: books.delete_recipe(recipe_id))
         return self.json({"message": "Recipe deleted"})
 

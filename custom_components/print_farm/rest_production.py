@@ -14,7 +14,6 @@ from .const import DOMAIN
 from .farm.inventory import (
     Books,
     InventoryError,
-    completion_body,
     item_body,
     material_body,
     product_body,
@@ -282,9 +281,7 @@ class RunCompleteView(BooksView):
     )
     async def post(self, request: web.Request, run_id: str) -> web.Response:
         """Complete it."""
-        return self.json(
-            completion_body(await self.change(request, lambda books: books.complete_run(run_id)))
-        )
+        return self.json((await self.change(request, lambda books: books.complete_run(run_id))).body())
 
 
 class SpoolsView(BooksView):

@@ -17,10 +17,9 @@ from .const import DOMAIN
 from .coordinator import PrinterCoordinator
 from .farm.farm import PrintFarm
 from .farm.files import BadFileName, sanitize_filename
-from .farm.inventory import Books, InventoryError, completion_body, material_body
-from .farm.inventory_schema import GRAMS, IDENTIFIER
+from .farm.inventory import Books, InventoryError, material_body
+from .farm.inventory_schema import GRAMS, IDENTIFIER, SIGNED_GRAMS
 from .farm.jobs import JobError
-from .farm.money import to_decimal
 from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
 from .jobs import JobManager, item_body
 from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
@@ -87,7 +86,7 @@ RUN_MACRO_SCHEMA = vol.Schema(
     }
 )
 _GRAMS = vol.All(vol.Coerce(float), GRAMS)
-_SIGNED_GRAMS = vol.All(vol.Coerce(float), vol.Range(min=-1_000_000, max=1_000_000), to_decimal)
+_SIGNED_GRAMS = vol.All(vol.Coerce(float), SIGNED_GRAMS)
 RECORD_USAGE_SCHEMA = vol.Schema(
     {
         vol.Required("run_id"): IDENTIFIER,
@@ -159,12 +158,17 @@ async def _run_macro(call: ServiceCall) -> ServiceResponse:
     }
 
 
-def _jobs(call: ServiceCall) -> JobManager:
+def _farm(call: ServiceCall) -> PrintFarm:
+    """The loaded farm, or a translated validation error."""
     for entry in call.hass.config_entries.async_entries(DOMAIN):
         if entry.state is ConfigEntryState.LOADED:
-            jobs: JobManager = entry.runtime_data.jobs
-            return jobs
+            farm: PrintFarm = entry.runtime_data
+            return farm
     raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+
+
+def _jobs(call: ServiceCall) -> JobManager:
+    return _farm(call).jobs
 
 
 def _job_call[T](
@@ -223,11 +227,7 @@ async def _mark_bed_clear(call: ServiceCall, jobs: JobManager) -> ServiceRespons
 
 
 def _production(call: ServiceCall) -> ProductionManager:
-    for entry in call.hass.config_entries.async_entries(DOMAIN):
-        if entry.state is ConfigEntryState.LOADED:
-            production: ProductionManager = entry.runtime_data.production
-            return production
-    raise ServiceValidationError(translation_domain=DOMAIN, translation_key="not_loaded")
+    return _farm(call).production
 
 
 async def _change_books[T](call: ServiceCall, operation: Callable[[Books], T]) -> T:
@@ -251,8 +251,8 @@ async def _record_material_usage(call: ServiceCall) -> ServiceResponse:
 
 
 async def _complete_production_run(call: ServiceCall) -> ServiceResponse:
-    run = await _change_books(call, lambda books: books.complete_run(call.data["run_id"]))
-    return completion_body(run)
+    completion = await _change_books(call, lambda books: books.complete_run(call.data["run_id"]))
+    return completion.body()
 
 
 def _spool_id(call: ServiceCall) -> str:

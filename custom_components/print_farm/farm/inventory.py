@@ -193,8 +193,6 @@ class ProductionRun:
     total_units: int | None = None
     unit_sale_price: int | None = None
     cost_snapshot: dict[str, Any] | None = None
-    # What completion deducted, per spool, for the answer to a repeated question.
-    spools_updated: list[dict[str, Any]] | None = None
 
     def item(self, item_id: str) -> RunItem:
         """One of the run's items, or 404."""
@@ -304,6 +302,24 @@ class Deduction:
             "previous_weight": quantity_out(self.previous),
             "new_weight": quantity_out(self.new),
             "deducted": quantity_out(self.deducted),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A completed run and what its completion deducted."""
+
+    run: ProductionRun
+    deductions: list[Deduction]
+
+    def body(self) -> dict[str, Any]:
+        """The seed's answer to completing a run."""
+        return {
+            "id": self.run.id,
+            "status": self.run.status,
+            "completed_at": iso_z(self.run.completed_at),
+            "inventory_updated": bool(self.deductions),
+            "spools_updated": [deduction.body() for deduction in self.deductions],
         }
 
 
@@ -711,7 +727,7 @@ class Books:
             )
         return plan
 
-    def complete_run(self, run_id: str, changes: Mapping[str, Any] | None = None) -> ProductionRun:
+    def complete_run(self, run_id: str, changes: Mapping[str, Any] | None = None) -> Completion:
         """Deduct every material from its spool, all or none, and close the run with its actuals."""
         run = self.run(run_id)
         updated = {key: value for key, value in (changes or {}).items() if key != "status"}
@@ -726,9 +742,8 @@ class Books:
         run.completed_at = self.now()
         run.actual_print_time_hours = run.print_hours
         run.actual_total_filament_grams = run.used_grams
-        run.spools_updated = [deduction.body() for deduction in plan]
         run.updated_at = run.completed_at
-        return run
+        return Completion(run, plan)
 
     # runs from recipes (seed 001)
 
@@ -1038,18 +1053,6 @@ def _variance(estimated: Decimal | None, actual: Decimal | None) -> tuple[float 
         return None, None
     difference = actual - estimated
     return tenth(difference), (tenth(difference * 100 / estimated) if estimated else None)
-
-
-def completion_body(run: ProductionRun) -> dict[str, Any]:
-    """The seed's answer to completing a run."""
-    spools = run.spools_updated or []
-    return {
-        "id": run.id,
-        "status": run.status,
-        "completed_at": iso_z(run.completed_at),
-        "inventory_updated": bool(spools),
-        "spools_updated": spools,
-    }
 
 
 def recipe_run_body(run: ProductionRun, *, business_id: str) -> dict[str, Any]:

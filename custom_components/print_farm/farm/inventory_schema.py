@@ -110,6 +110,7 @@ def _with_required(fields: dict[str, Any], required: tuple[str, ...]) -> dict[vo
 
 MONEY = number(maximum=MAX_MONEY, places=6)  # a cost per gram needs more than cents: 0.02499
 GRAMS = number()
+SIGNED_GRAMS = number(-MAX_GRAMS)  # a change of what a spool holds
 HOURS = number(maximum=MAX_HOURS, places=4)
 IDENTIFIER = vol.All(str, vol.Strip, vol.Length(min=1, max=64))
 CENTS = integer(0, 100_000_000_000)
