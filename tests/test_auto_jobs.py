@@ -104,7 +104,7 @@ async def test_filename_variants_and_recent_jobs_are_not_duplicated(
     start = printer.client.fields["start_time"]
     window = 5 * 60
     for variant in ("cache/bracket.3mf", "BRACKET.gcode.3mf", "/sdcard/Bracket.gcode"):
-        from custom_components.print_farm.farm.jobs import normalise_filename
+        from custom_components.print_farm.rules.jobs import normalise_filename
 
         assert jobs._duplicate(1, normalise_filename(variant), start, window)
         assert jobs._duplicate(1, normalise_filename(variant), start + 120, window)

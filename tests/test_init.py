@@ -11,7 +11,7 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
 from custom_components.print_farm.const import DOMAIN
-from custom_components.print_farm.farm import files
+from custom_components.print_farm.rules import files
 
 from .conftest import printer_subentry_data
 from .helpers import setup_farm, wait_until

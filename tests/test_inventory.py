@@ -9,27 +9,27 @@ from typing import Any
 import pytest
 import voluptuous as vol
 
-from custom_components.print_farm.farm.inventory import (
-    Books,
-    InventoryError,
-    ProductionRun,
-    load,
-    run_body,
-)
-from custom_components.print_farm.farm.inventory_schema import (
-    MATERIAL_CREATE,
-    RECIPE_CREATE,
-    RUN_CREATE,
-    SIGNED_GRAMS,
-    SPOOL_CREATE,
-)
-from custom_components.print_farm.farm.money import (
+from custom_components.print_farm.rules.books.money import (
     from_cents,
     money_out,
     rate_out,
     tenth,
     to_cents,
     to_decimal,
+)
+from custom_components.print_farm.rules.books.runs import (
+    Books,
+    InventoryError,
+    ProductionRun,
+    load,
+    run_body,
+)
+from custom_components.print_farm.rules.books.schema import (
+    MATERIAL_CREATE,
+    RECIPE_CREATE,
+    RUN_CREATE,
+    SIGNED_GRAMS,
+    SPOOL_CREATE,
 )
 
 

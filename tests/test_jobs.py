@@ -15,7 +15,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events, async_mock_service
 
-from custom_components.print_farm.farm.files import format_size
+from custom_components.print_farm.rules.files import format_size
 from simulator.control import SimulatorControl
 
 from .helpers import wait_until
@@ -94,7 +94,7 @@ async def test_upload_refusals_leave_nothing(hass: HomeAssistant, client: TestCl
     source = Path(hass.config.path("incoming.gcode"))
     await hass.async_add_executor_job(source.write_bytes, GCODE)
     with (
-        patch("custom_components.print_farm.jobs.read_metadata", side_effect=OSError("disk full")),
+        patch("custom_components.print_farm.runtime.jobs.read_metadata", side_effect=OSError("disk full")),
         pytest.raises(OSError, match="disk full"),
     ):
         await farm.runtime_data.jobs.async_add_item(source, "x.gcode", move=False)

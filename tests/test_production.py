@@ -17,10 +17,10 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.print_farm.api.production_runs import PRODUCTION_VIEWS
+from custom_components.print_farm.api.recipe_runs import INVENTORY_VIEWS
 from custom_components.print_farm.const import DOMAIN
-from custom_components.print_farm.production import STORAGE_KEY
-from custom_components.print_farm.rest_inventory import INVENTORY_VIEWS
-from custom_components.print_farm.rest_production import PRODUCTION_VIEWS
+from custom_components.print_farm.runtime.production import STORAGE_KEY
 
 V1 = "/api/print_farm/v1"
 RUNS = f"{V1}/production-runs"

@@ -8,10 +8,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .api.base import async_register_views
 from .const import DOMAIN
-from .discovery import async_start_discovery
-from .farm.farm import PrintFarm
-from .rest import async_register_views
+from .runtime.discovery import async_start_discovery
+from .runtime.farm import PrintFarm
 from .services import async_setup_services
 
 PLATFORMS = [

@@ -16,7 +16,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
-from .coordinator import PrinterCoordinator
 from .entity import (
     PrinterEntity,
     PrinterEntityDescription,
@@ -25,8 +24,9 @@ from .entity import (
     async_setup_printer_platform,
     async_setup_spool_platform,
 )
-from .farm.money import quantity_out
 from .protocols.bambu import PRINTING_STATES
+from .rules.books.money import quantity_out
+from .runtime.printer import PrinterCoordinator
 
 PARALLEL_UPDATES = 0
 

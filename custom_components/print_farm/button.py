@@ -10,7 +10,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
-from .coordinator import PrinterCoordinator
 from .entity import (
     EjectorEntity,
     PrinterEntity,
@@ -18,7 +17,8 @@ from .entity import (
     async_setup_ejector_platform,
     async_setup_printer_platform,
 )
-from .ottoeject import MACRO_HOME, MACRO_PARK, EjectorCoordinator
+from .runtime.ottoeject import MACRO_HOME, MACRO_PARK, EjectorCoordinator
+from .runtime.printer import PrinterCoordinator
 
 PARALLEL_UPDATES = 1
 

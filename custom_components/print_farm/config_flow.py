@@ -41,11 +41,12 @@ from .const import (
     SUBENTRY_PRINTER,
     SUBENTRY_RACK,
 )
-from .discovery import async_discovered_printers
-from .farm.errors import SetupError
-from .farm.printers import async_validate_printer, is_configured
-from .farm.racks import MAX_SHELVES, RACK_FIELDS
-from .farm.settings import (
+from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
+from .protocols.bambu.ssdp import DISCOVERY_PORT
+from .protocols.moonraker import DEFAULT_PORT as MOONRAKER_PORT
+from .rules.errors import SetupError
+from .rules.racks import MAX_SHELVES, RACK_FIELDS
+from .rules.settings import (
     AUTO_CREATE,
     DEDUP_MINUTES,
     MAX_UPLOAD_MB,
@@ -54,17 +55,16 @@ from .farm.settings import (
     WATCHDOG_SECONDS,
     settings_of,
 )
-from .ottoeject import (
+from .runtime.discovery import async_discovered_printers
+from .runtime.ottoeject import (
     CONF_ACK_TIMEOUT,
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_SCAN_INTERVAL,
     async_validate_ottoeject,
     ottoeject_taken,
 )
-from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
-from .protocols.bambu.ssdp import DISCOVERY_PORT
-from .protocols.moonraker import DEFAULT_PORT as MOONRAKER_PORT
-from .rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_taken
+from .runtime.printer_config import async_validate_printer, is_configured
+from .runtime.rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_taken
 
 CONF_DISCOVERED = "discovered"
 CONF_ADVANCED = "advanced"

@@ -14,14 +14,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import PrinterCoordinator
-from .farm.farm import signal_ejector_added, signal_printer_added, signal_rack_added
-from .farm.inventory import Spool
-from .ottoeject import EjectorCoordinator
-from .production import ProductionManager, signal_spool_added
 from .protocols.bambu import FIELD_ONLINE
 from .protocols.moonraker import EjectorState
-from .rack import RackCoordinator
+from .rules.books.runs import Spool
+from .runtime.farm import signal_ejector_added, signal_printer_added, signal_rack_added
+from .runtime.ottoeject import EjectorCoordinator
+from .runtime.printer import PrinterCoordinator
+from .runtime.production import ProductionManager, signal_spool_added
+from .runtime.rack import RackCoordinator
 
 if TYPE_CHECKING:
     from . import PrintFarmConfigEntry

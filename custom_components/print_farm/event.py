@@ -8,7 +8,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .entity import farm_device
-from .jobs import EVENT_JOB_AUTO_CREATED, JOB_EVENTS
+from .runtime.jobs import EVENT_JOB_AUTO_CREATED, JOB_EVENTS
 
 PARALLEL_UPDATES = 0
 

@@ -11,8 +11,8 @@ from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, Tex
 import voluptuous as vol
 
 from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT
-from .farm.errors import SetupError
-from .farm.printers import async_validate_printer
+from .rules.errors import SetupError
+from .runtime.printer_config import async_validate_printer
 
 
 class _PrinterRepair(RepairsFlow):

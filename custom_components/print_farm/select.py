@@ -10,8 +10,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .entity import RackEntity, async_setup_rack_platform
-from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
-from .rack import RackCoordinator, shelf_validation_error
+from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .runtime.rack import RackCoordinator, shelf_validation_error
 
 PARALLEL_UPDATES = 0
 

@@ -26,7 +26,6 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from . import PrintFarmConfigEntry
-from .coordinator import PrinterCoordinator
 from .entity import (
     BooksEntity,
     EjectorEntity,
@@ -41,13 +40,14 @@ from .entity import (
     async_setup_spool_platform,
     farm_device,
 )
-from .farm.inventory import IN_PROGRESS, Books, Spool
-from .farm.money import quantity_out
-from .ottoeject import EjectorCoordinator
-from .production import ProductionManager
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
 from .protocols.moonraker import EjectorState
-from .rack import RackCoordinator
+from .rules.books.money import quantity_out
+from .rules.books.runs import IN_PROGRESS, Books, Spool
+from .runtime.ottoeject import EjectorCoordinator
+from .runtime.printer import PrinterCoordinator
+from .runtime.production import ProductionManager
+from .runtime.rack import RackCoordinator
 
 PARALLEL_UPDATES = 0
 

@@ -14,17 +14,17 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
 from .const import DOMAIN
-from .coordinator import PrinterCoordinator
-from .farm.farm import PrintFarm
-from .farm.files import BadFileName, sanitize_filename
-from .farm.inventory import Books, InventoryError, material_body
-from .farm.inventory_schema import GRAMS, IDENTIFIER, SIGNED_GRAMS
-from .farm.jobs import JobError
-from .farm.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
-from .jobs import JobManager, item_body
-from .ottoeject import EjectorCoordinator, EjectorUnknownMacroError
-from .production import SPOOL_PREFIX, ProductionManager
-from .rack import RackCoordinator, shelf_validation_error
+from .rules.books.runs import Books, InventoryError, material_body
+from .rules.books.schema import GRAMS, IDENTIFIER, SIGNED_GRAMS
+from .rules.files import BadFileName, sanitize_filename
+from .rules.jobs import JobError
+from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .runtime.farm import PrintFarm
+from .runtime.jobs import JobManager, item_body
+from .runtime.ottoeject import EjectorCoordinator, EjectorUnknownMacroError
+from .runtime.printer import PrinterCoordinator
+from .runtime.production import SPOOL_PREFIX, ProductionManager
+from .runtime.rack import RackCoordinator, shelf_validation_error
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_GCODE = "gcode"

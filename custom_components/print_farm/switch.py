@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import PrintFarmConfigEntry
 from .entity import farm_device
-from .farm.settings import AUTO_CREATE
+from .rules.settings import AUTO_CREATE
 
 PARALLEL_UPDATES = 0
 

@@ -8,10 +8,10 @@ from aiohttp import web
 from homeassistant.const import CONF_NAME
 import voluptuous as vol
 
-from .const import DOMAIN
-from .farm.racks import RACK_FIELDS, Shelf, ShelfError
-from .rack import RackCoordinator, async_add_rack
-from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from ..const import DOMAIN
+from ..rules.racks import RACK_FIELDS, Shelf, ShelfError
+from ..runtime.rack import RackCoordinator, async_add_rack
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
 CREATE_SCHEMA = vol.Schema(
     {

@@ -14,7 +14,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from .const import (
+from ..const import (
     CONF_ACCESS_CODE,
     CONF_FINGERPRINT,
     CONF_FTPS_PORT,
@@ -23,8 +23,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .farm.settings import WATCHDOG_SECONDS, settings_of
-from .protocols.bambu import (
+from ..protocols.bambu import (
     DEFAULT_FTPS_PORT,
     DEFAULT_MQTT_PORT,
     FIELD_CONNECTION,
@@ -38,9 +37,10 @@ from .protocols.bambu import (
     ConnectionState,
     upload,
 )
+from ..rules.settings import WATCHDOG_SECONDS, settings_of
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 type FieldListener = Callable[[], None]
 

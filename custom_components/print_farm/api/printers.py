@@ -11,15 +11,15 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN
-from .coordinator import PrinterCoordinator, PrinterUnavailableError
-from .farm.errors import SetupError
-from .farm.files import BadFileName, format_size, sanitize_filename
-from .farm.jobs import JobError
-from .farm.printers import async_add_printer, async_remove_printer, async_update_printer
-from .farm.settings import MAX_UPLOAD_MB
-from .protocols.bambu import STATUS_OFFLINE
-from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
+from ..const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN
+from ..protocols.bambu import STATUS_OFFLINE
+from ..rules.errors import SetupError
+from ..rules.files import BadFileName, format_size, sanitize_filename
+from ..rules.jobs import JobError
+from ..rules.settings import MAX_UPLOAD_MB
+from ..runtime.printer import PrinterCoordinator, PrinterUnavailableError
+from ..runtime.printer_config import async_add_printer, async_remove_printer, async_update_printer
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
 
 _BUILD_VOLUME = vol.Schema(
     {

@@ -15,9 +15,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
-from .const import DOMAIN, LOGGER, SUBENTRY_OTTOEJECT
-from .farm.errors import SetupError
-from .protocols.moonraker import (
+from ..const import DOMAIN, LOGGER, SUBENTRY_OTTOEJECT
+from ..protocols.moonraker import (
     DEFAULT_PORT,
     EjectorState,
     EjectorStatus,
@@ -31,9 +30,10 @@ from .protocols.moonraker import (
     MoonrakerNotReadyError,
     MoonrakerUnknownMacroError,
 )
+from ..rules.errors import SetupError
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 CONF_ACK_TIMEOUT: Final = "ack_timeout"
 DEFAULT_SCAN_INTERVAL: Final = 5

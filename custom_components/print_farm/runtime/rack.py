@@ -11,11 +11,11 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from .const import DOMAIN, SUBENTRY_RACK
-from .farm.racks import NO_PLATE, RackStore, Shelf, ShelfError, validate_shelf
+from ..const import DOMAIN, SUBENTRY_RACK
+from ..rules.racks import NO_PLATE, RackStore, Shelf, ShelfError, validate_shelf
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 CONF_SHELVES: Final = "number_of_shelves"
 CONF_SPACING: Final = "shelf_spacing_mm"

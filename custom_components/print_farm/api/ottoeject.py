@@ -9,9 +9,10 @@ from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
-from .const import DOMAIN
-from .farm.errors import SetupError
-from .ottoeject import (
+from ..const import DOMAIN
+from ..protocols.moonraker import DEFAULT_PORT
+from ..rules.errors import SetupError
+from ..runtime.ottoeject import (
     EjectorBusyError,
     EjectorCoordinator,
     EjectorUnavailableError,
@@ -19,8 +20,7 @@ from .ottoeject import (
     async_add_ottoeject,
     async_update_ottoeject,
 )
-from .protocols.moonraker import DEFAULT_PORT
-from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
 _NAME = vol.All(str, vol.Strip, vol.Length(min=1, max=100))
 _PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))

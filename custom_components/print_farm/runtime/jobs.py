@@ -13,10 +13,10 @@ from homeassistant.components import persistent_notification
 from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LOGGER
-from .coordinator import PrinterCoordinator, PrinterUnavailableError
-from .farm.files import format_size
-from .farm.jobs import (
+from ..const import DOMAIN, LOGGER
+from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
+from ..rules.files import format_size
+from ..rules.jobs import (
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -29,11 +29,11 @@ from .farm.jobs import (
     iso,
     normalise_filename,
 )
-from .farm.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
-from .protocols.bambu import FIELD_ONLINE, PRINTING_STATES
+from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
+from .printer import PrinterCoordinator, PrinterUnavailableError
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 EVENT_JOB_QUEUED: Final = f"{DOMAIN}_job_queued"
 EVENT_JOB_STARTED: Final = f"{DOMAIN}_job_started"
@@ -602,7 +602,7 @@ def _printer_file(printer: PrinterCoordinator) -> tuple[str, str]:
 def read_metadata(path: Path) -> dict[str, Any]:
     """The slicer's metadata of a file, as a dict; unknown fields when it cannot be read (blocking)."""
     try:
-        from .fileinfo import FileInfoError, read_file_info
+        from ..fileinfo import FileInfoError, read_file_info
     except ImportError:  # pragma: no cover - the package ships it
         return {}
     try:

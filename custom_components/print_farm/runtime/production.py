@@ -19,13 +19,13 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LOGGER
-from .farm.inventory import Books, Spool, spool_body
-from .farm.money import quantity_out
-from .farm.settings import SPOOL_LOW_GRAMS, settings_of
+from ..const import DOMAIN, LOGGER
+from ..rules.books.money import quantity_out
+from ..rules.books.runs import Books, Spool, spool_body
+from ..rules.settings import SPOOL_LOW_GRAMS, settings_of
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 STORAGE_KEY: Final = f"{DOMAIN}.production"
 STORAGE_VERSION: Final = 1

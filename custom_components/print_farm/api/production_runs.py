@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .const import DOMAIN
-from .farm.inventory import (
+from ..const import DOMAIN
+from ..rules.books.runs import (
     Books,
     InventoryError,
     item_body,
@@ -20,7 +20,7 @@ from .farm.inventory import (
     run_body,
     run_summary,
 )
-from .farm.inventory_schema import (
+from ..rules.books.schema import (
     ITEM_CREATE,
     ITEM_PATCH,
     MATERIAL_CREATE,
@@ -33,8 +33,8 @@ from .farm.inventory_schema import (
     SPOOL_CREATE,
     SPOOL_PATCH,
 )
-from .production import ProductionManager
-from .rest import API_PREFIX, ApiError, FarmView, Operation, operation
+from ..runtime.production import ProductionManager
+from .base import API_PREFIX, ApiError, FarmView, Operation, operation
 
 V1 = f"{API_PREFIX}/v1"
 RUNS = f"{V1}/production-runs"

@@ -2,7 +2,7 @@
 
 Every operation checks everything it needs before it changes anything, so a refused operation
 leaves the books as they were (never a half-written record). The Home Assistant side
-(`production.py`) saves after each operation and tells the entities.
+(`runtime/production.py`) saves after each operation and tells the entities.
 
 A production run (seed 000) has items (products and quantities) and materials (spools with the
 estimated and actual grams). Completing it deducts each material's actual grams from its spool, all

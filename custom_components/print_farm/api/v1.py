@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 import voluptuous as vol
 
-from .const import DOMAIN
-from .farm.jobs import JobError
-from .farm.settings import UPDATE_SCHEMA
-from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from ..const import DOMAIN
+from ..rules.jobs import JobError
+from ..rules.settings import UPDATE_SCHEMA
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
 V1 = f"{API_PREFIX}/v1"
 JOB_UPDATE_SCHEMA = vol.Schema(

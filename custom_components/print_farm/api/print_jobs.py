@@ -9,13 +9,13 @@ from aiohttp import web
 from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
-from .const import DOMAIN
-from .farm.files import format_size
-from .farm.jobs import JobError
-from .farm.settings import MAX_UPLOAD_MB
-from .jobs import JobManager, item_body
-from .rest import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
-from .rest_printers import printer_error
+from ..const import DOMAIN
+from ..rules.files import format_size
+from ..rules.jobs import JobError
+from ..rules.settings import MAX_UPLOAD_MB
+from ..runtime.jobs import JobManager, item_body
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
+from .printers import printer_error
 
 _ID = vol.All(int, vol.Range(min=1))
 _PRIORITY = vol.All(

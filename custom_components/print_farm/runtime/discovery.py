@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Final
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
-from .const import CONF_DISCOVERY_HOST, CONF_DISCOVERY_PORT, DOMAIN, LOGGER
-from .protocols.bambu import DiscoveredPrinter, parse_notify
-from .protocols.bambu.ssdp import DISCOVERY_PORT
+from ..const import CONF_DISCOVERY_HOST, CONF_DISCOVERY_PORT, DOMAIN, LOGGER
+from ..protocols.bambu import DiscoveredPrinter, parse_notify
+from ..protocols.bambu.ssdp import DISCOVERY_PORT
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .. import PrintFarmConfigEntry
 
 # A printer announces itself every few seconds; one unheard for this long is gone.
 FORGET_AFTER: Final = 300.0

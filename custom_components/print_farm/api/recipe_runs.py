@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .const import DOMAIN
-from .farm.inventory import recipe_body, recipe_run_body
-from .farm.inventory_schema import RECIPE_CREATE, RECIPE_PATCH, RECIPE_RUN_CREATE
-from .rest import API_PREFIX, ApiError, FarmView, Operation, operation
-from .rest_production import BooksView
+from ..const import DOMAIN
+from ..rules.books.runs import recipe_body, recipe_run_body
+from ..rules.books.schema import RECIPE_CREATE, RECIPE_PATCH, RECIPE_RUN_CREATE
+from .base import API_PREFIX, ApiError, FarmView, Operation, operation
+from .production_runs import BooksView
 
 INVENTORY = f"{API_PREFIX}/v1/inventory"
 BUSINESS_HEADER = "x-business-id"

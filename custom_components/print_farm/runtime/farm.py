@@ -22,14 +22,14 @@ from ..const import (
     SUBENTRY_RACK,
     WATCHDOG_INTERVAL_SECONDS,
 )
-from ..coordinator import PrinterCoordinator
-from ..jobs import JobManager
-from ..ottoeject import EjectorCoordinator
-from ..production import ProductionManager
-from ..rack import CONF_SHELVES, RackCoordinator
-from .racks import RackStore, ShelfError
-from .registry import IdRegistry, PrinterRegistry
-from .settings import WATCHDOG_SECONDS, settings_of
+from ..rules.racks import RackStore, ShelfError
+from ..rules.settings import WATCHDOG_SECONDS, settings_of
+from .jobs import JobManager
+from .ottoeject import EjectorCoordinator
+from .printer import PrinterCoordinator
+from .production import ProductionManager
+from .rack import CONF_SHELVES, RackCoordinator
+from .storage import IdRegistry, PrinterRegistry
 
 if TYPE_CHECKING:
     from .. import PrintFarmConfigEntry

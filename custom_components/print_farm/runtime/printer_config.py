@@ -28,11 +28,11 @@ from ..protocols.bambu import (
     BambuSerialError,
     probe,
 )
-from .errors import SetupError
+from ..rules.errors import SetupError
 
 if TYPE_CHECKING:
     from .. import PrintFarmConfigEntry
-    from ..coordinator import PrinterCoordinator
+    from .printer import PrinterCoordinator
 
 
 async def async_validate_printer(

@@ -24,11 +24,11 @@ from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
 import voluptuous_openapi
 
-from .const import DOMAIN
-from .farm.files import BadFileName, format_size, sanitize_filename
+from ..const import DOMAIN
+from ..rules.files import BadFileName, format_size, sanitize_filename
 
 if TYPE_CHECKING:
-    from .farm.farm import PrintFarm
+    from ..runtime.farm import PrintFarm
 
 API_PREFIX = f"/api/{DOMAIN}"
 VIEWS_REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_views")
@@ -261,13 +261,13 @@ def async_register_views(hass: HomeAssistant) -> None:
         return
     hass.data[VIEWS_REGISTERED] = True
     # The views import this module.
-    from .rest_inventory import INVENTORY_VIEWS
-    from .rest_jobs import JOB_VIEWS
-    from .rest_ottoeject import EJECTOR_VIEWS
-    from .rest_printers import PRINTER_VIEWS
-    from .rest_production import PRODUCTION_VIEWS
-    from .rest_racks import RACK_VIEWS
-    from .rest_v1 import V1_VIEWS
+    from .ottoeject import EJECTOR_VIEWS
+    from .ottoracks import RACK_VIEWS
+    from .print_jobs import JOB_VIEWS
+    from .printers import PRINTER_VIEWS
+    from .production_runs import PRODUCTION_VIEWS
+    from .recipe_runs import INVENTORY_VIEWS
+    from .v1 import V1_VIEWS
 
     views: list[type[FarmView]] = [
         *PRINTER_VIEWS,

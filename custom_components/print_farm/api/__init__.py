@@ -1,0 +1,1 @@
+"""The REST API under /api/print_farm: one module per seed area, the plumbing in `base`."""

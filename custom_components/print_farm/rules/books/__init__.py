@@ -1,0 +1,1 @@
+"""The production books without Home Assistant: spools, products, recipes, runs, costing, money."""
