@@ -7,9 +7,9 @@ about 100 MB and 300 MB: header with thumbnails, layers of G1 moves after `;LAYE
 footer with the figures and the configuration block. Then, for each file, runs as separate
 processes (after one warm-up run, so the file is in the page cache):
 
-- ours: `python -m custom_components.print_farm.fileinfo FILE` (which imports the integration's
-  package, and with it Home Assistant), and `python custom_components/print_farm/fileinfo FILE`
-  (the same reader without the integration);
+- ours: `python -m custom_components.print_farm.fileinfo FILE` (through the integration's package,
+  whose `__init__` leaves Home Assistant unloaded), and `python custom_components/print_farm/fileinfo
+  FILE` (the folder loaded on its own);
 - Moonraker's extractor: `python -m moonraker.components.file_manager.metadata -f NAME -p DIR`
   (moonraker 0.11.0 in /work/main/.venv-moonraker if it exists, else in a virtualenv created under
   the system temp dir), which reads the first and last MiB and does not count layers;

@@ -29,7 +29,7 @@ async def test_platform_snapshot(
 ) -> None:
     printer = await simulator.add_printer(model="P1S", serial=SERIALS[platform], access_code="12345678")
     try:
-        with patch("custom_components.print_farm.PLATFORMS", [platform]):
+        with patch("custom_components.print_farm.integration.PLATFORMS", [platform]):
             entry = await setup_farm(hass, printer, names=["Workshop"])
         entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
         assert entries

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import voluptuous as vol
 
+from custom_components.print_farm.api.production_runs import run_body
+from custom_components.print_farm.rules.books.codec import load
 from custom_components.print_farm.rules.books.money import (
     from_cents,
     money_out,
@@ -17,13 +19,8 @@ from custom_components.print_farm.rules.books.money import (
     to_cents,
     to_decimal,
 )
-from custom_components.print_farm.rules.books.runs import (
-    Books,
-    InventoryError,
-    ProductionRun,
-    load,
-    run_body,
-)
+from custom_components.print_farm.rules.books.records import InventoryError, ProductionRun
+from custom_components.print_farm.rules.books.runs import Books
 from custom_components.print_farm.rules.books.schema import (
     MATERIAL_CREATE,
     RECIPE_CREATE,

@@ -1,57 +1,28 @@
-"""Print Farm: run a 3D-print farm from Home Assistant."""
+"""Print Farm: run a 3D-print farm from Home Assistant.
+
+The package is a Home Assistant integration and also holds libraries that need no Home Assistant
+(`fileinfo/`, `protocols/`, `rules/`). Python runs this file before any of them, so it imports
+Home Assistant only when Home Assistant is already loaded: then the entry points in
+`integration.py` are loaded here, in Home Assistant's import executor, as any integration's are.
+Otherwise (the fileinfo command, a script using the rules) they load on first use (PEP 562).
+"""
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers.typing import ConfigType
+import sys
+from typing import TYPE_CHECKING, Any
 
-from .api.base import async_register_views
-from .const import DOMAIN
-from .runtime.discovery import async_start_discovery
-from .runtime.farm import PrintFarm
-from .services import async_setup_services
+if TYPE_CHECKING or "homeassistant" in sys.modules:
+    from .integration import CONFIG_SCHEMA, async_setup, async_setup_entry, async_unload_entry
 
-PLATFORMS = [
-    Platform.BINARY_SENSOR,
-    Platform.BUTTON,
-    Platform.EVENT,
-    Platform.SELECT,
-    Platform.SENSOR,
-    Platform.SWITCH,
-]
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-
-type PrintFarmConfigEntry = ConfigEntry[PrintFarm]
+# What Home Assistant looks up on an integration.
+__all__ = ["CONFIG_SCHEMA", "async_setup", "async_setup_entry", "async_unload_entry"]
 
 
-async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions and REST views once, whatever the entries."""
-    async_setup_services(hass)
-    async_register_views(hass)
-    return True
+def __getattr__(name: str) -> Any:
+    """Load an entry point on first use, when Home Assistant was not loaded before this package."""
+    if name in __all__:
+        from . import integration
 
-
-async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
-    """Start the farm: its printers connect in the background."""
-    farm = PrintFarm(hass, entry)
-    await farm.async_setup()
-    entry.runtime_data = farm
-    entry.async_on_unload(farm.async_shutdown)
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await farm.async_sync()
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
-    entry.async_on_unload(await async_start_discovery(hass, entry))
-    return True
-
-
-async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
-    """Follow added, changed and removed subentries without restarting the other printers."""
-    await entry.runtime_data.async_sync()
-
-
-async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
-    """Stop the farm."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        return getattr(integration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

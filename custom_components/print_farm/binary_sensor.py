@@ -15,7 +15,6 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import PrintFarmConfigEntry
 from .entity import (
     PrinterEntity,
     PrinterEntityDescription,
@@ -26,6 +25,7 @@ from .entity import (
 )
 from .protocols.bambu import PRINTING_STATES
 from .rules.books.money import quantity_out
+from .runtime.farm import PrintFarmConfigEntry
 from .runtime.printer import PrinterCoordinator
 
 PARALLEL_UPDATES = 0

@@ -9,7 +9,6 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import PrintFarmConfigEntry
 from .entity import (
     EjectorEntity,
     PrinterEntity,
@@ -17,6 +16,7 @@ from .entity import (
     async_setup_ejector_platform,
     async_setup_printer_platform,
 )
+from .runtime.farm import PrintFarmConfigEntry
 from .runtime.ottoeject import MACRO_HOME, MACRO_PARK, EjectorCoordinator
 from .runtime.printer import PrinterCoordinator
 

@@ -7,8 +7,8 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from . import PrintFarmConfigEntry
 from .const import CONF_ACCESS_CODE, CONF_SERIAL
+from .runtime.farm import PrintFarmConfigEntry
 
 TO_REDACT = {
     CONF_ACCESS_CODE,

@@ -16,7 +16,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from .const import DOMAIN
 from .protocols.bambu import FIELD_ONLINE
 from .protocols.moonraker import EjectorState
-from .rules.books.runs import Spool
+from .rules.books.records import Spool
 from .runtime.farm import signal_ejector_added, signal_printer_added, signal_rack_added
 from .runtime.ottoeject import EjectorCoordinator
 from .runtime.printer import PrinterCoordinator
@@ -24,7 +24,7 @@ from .runtime.production import ProductionManager, signal_spool_added
 from .runtime.rack import RackCoordinator
 
 if TYPE_CHECKING:
-    from . import PrintFarmConfigEntry
+    from .runtime.farm import PrintFarmConfigEntry
 
 
 @dataclass(frozen=True, kw_only=True)

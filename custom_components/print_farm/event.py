@@ -6,9 +6,9 @@ from homeassistant.components.event import EventEntity
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import PrintFarmConfigEntry
+from .api.events import EVENT_JOB_AUTO_CREATED, JOB_EVENTS
 from .entity import farm_device
-from .runtime.jobs import EVENT_JOB_AUTO_CREATED, JOB_EVENTS
+from .runtime.farm import PrintFarmConfigEntry
 
 PARALLEL_UPDATES = 0
 

@@ -8,9 +8,9 @@ from homeassistant.components.select import SelectEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import PrintFarmConfigEntry
 from .entity import RackEntity, async_setup_rack_platform
 from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
+from .runtime.farm import PrintFarmConfigEntry
 from .runtime.rack import RackCoordinator, shelf_validation_error
 
 PARALLEL_UPDATES = 0

@@ -25,7 +25,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from . import PrintFarmConfigEntry
 from .entity import (
     BooksEntity,
     EjectorEntity,
@@ -43,7 +42,9 @@ from .entity import (
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
 from .protocols.moonraker import EjectorState
 from .rules.books.money import quantity_out
-from .rules.books.runs import IN_PROGRESS, Books, Spool
+from .rules.books.records import IN_PROGRESS, Spool
+from .rules.books.runs import Books
+from .runtime.farm import PrintFarmConfigEntry
 from .runtime.ottoeject import EjectorCoordinator
 from .runtime.printer import PrinterCoordinator
 from .runtime.production import ProductionManager

@@ -13,14 +13,17 @@ from homeassistant.exceptions import ServiceValidationError, Unauthorized, Unkno
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
+from .api.print_jobs import item_body, job_body
+from .api.production_runs import completion_body, material_body, spool_body
 from .const import DOMAIN
-from .rules.books.runs import Books, InventoryError, material_body
+from .rules.books.records import InventoryError
+from .rules.books.runs import Books
 from .rules.books.schema import GRAMS, IDENTIFIER, SIGNED_GRAMS
 from .rules.files import BadFileName, sanitize_filename
 from .rules.jobs import JobError
 from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
 from .runtime.farm import PrintFarm
-from .runtime.jobs import JobManager, item_body
+from .runtime.jobs import JobManager
 from .runtime.ottoeject import EjectorCoordinator, EjectorUnknownMacroError
 from .runtime.printer import PrinterCoordinator
 from .runtime.production import SPOOL_PREFIX, ProductionManager
@@ -207,17 +210,17 @@ async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
         priority=call.data["priority"],
         context=call.context,
     )
-    return jobs.job_body(job)
+    return job_body(_farm(call), job)
 
 
 @_job_call
 async def _start_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
-    return jobs.job_body(await jobs.async_start_job(call.data["job_id"], call.context))
+    return job_body(_farm(call), await jobs.async_start_job(call.data["job_id"], call.context))
 
 
 @_job_call
 async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
-    return jobs.job_body(await jobs.async_cancel_job(call.data["job_id"], call.context))
+    return job_body(_farm(call), await jobs.async_cancel_job(call.data["job_id"], call.context))
 
 
 @_job_call
@@ -252,7 +255,7 @@ async def _record_material_usage(call: ServiceCall) -> ServiceResponse:
 
 async def _complete_production_run(call: ServiceCall) -> ServiceResponse:
     completion = await _change_books(call, lambda books: books.complete_run(call.data["run_id"]))
-    return completion.body()
+    return completion_body(completion)
 
 
 def _spool_id(call: ServiceCall) -> str:
@@ -275,7 +278,7 @@ async def _adjust_spool(call: ServiceCall) -> ServiceResponse:
     spool = await _change_books(
         call, lambda books: books.adjust_spool(spool_id, remaining_grams=remaining, delta_grams=delta)
     )
-    return _production(call).spool_body(spool)
+    return spool_body(spool, _production(call))
 
 
 def _rack(call: ServiceCall) -> RackCoordinator:

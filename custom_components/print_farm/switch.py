@@ -9,9 +9,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import PrintFarmConfigEntry
 from .entity import farm_device
 from .rules.settings import AUTO_CREATE
+from .runtime.farm import PrintFarmConfigEntry
 
 PARALLEL_UPDATES = 0
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "entry",
     [
-        ["-m", "custom_components.print_farm.fileinfo"],  # imports the integration (and Home Assistant)
+        ["-m", "custom_components.print_farm.fileinfo"],  # through the package (no Home Assistant)
         ["custom_components/print_farm/fileinfo"],  # the reader on its own
     ],
     ids=["module", "directory"],

@@ -19,8 +19,7 @@ import uuid
 from aiohttp import BodyPartReader, ClientError, web
 from homeassistant.components.http import KEY_HASS_USER, HomeAssistantView  # type: ignore[attr-defined]
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import Context, HomeAssistant, callback
-from homeassistant.util.hass_dict import HassKey
+from homeassistant.core import Context, HomeAssistant
 import voluptuous as vol
 import voluptuous_openapi
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from ..runtime.farm import PrintFarm
 
 API_PREFIX = f"/api/{DOMAIN}"
-VIEWS_REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_views")
 UPLOAD_CHUNK = 1024 * 1024
 
 _TITLES = {
@@ -252,35 +250,6 @@ class OpenApiView(FarmView):
             text=json.dumps(build_openapi([*self._views, OpenApiView])),
             content_type="application/json",
         )
-
-
-@callback
-def async_register_views(hass: HomeAssistant) -> None:
-    """Register every REST view once."""
-    if hass.data.get(VIEWS_REGISTERED):
-        return
-    hass.data[VIEWS_REGISTERED] = True
-    # The views import this module.
-    from .ottoeject import EJECTOR_VIEWS
-    from .ottoracks import RACK_VIEWS
-    from .print_jobs import JOB_VIEWS
-    from .printers import PRINTER_VIEWS
-    from .production_runs import PRODUCTION_VIEWS
-    from .recipe_runs import INVENTORY_VIEWS
-    from .v1 import V1_VIEWS
-
-    views: list[type[FarmView]] = [
-        *PRINTER_VIEWS,
-        *EJECTOR_VIEWS,
-        *JOB_VIEWS,
-        *RACK_VIEWS,
-        *V1_VIEWS,
-        *PRODUCTION_VIEWS,
-        *INVENTORY_VIEWS,
-    ]
-    for view in views:
-        hass.http.register_view(view(hass))
-    hass.http.register_view(OpenApiView(hass, views))
 
 
 # --- uploads ----------------------------------------------------------------------------------

@@ -35,9 +35,13 @@ def _spacing(value: float) -> float | int:
 def _shelf_body(rack: RackCoordinator, shelf: Shelf, *, with_job: bool) -> dict[str, Any]:
     body = shelf.as_dict()
     if with_job:
-        summary = rack.entry.runtime_data.job_summary
+        jobs = rack.entry.runtime_data.jobs
+        job = jobs.store.jobs.get(shelf.print_job_id) if shelf.print_job_id is not None else None
+        # What the shelf shows of the job whose print it holds.
         body["print_job"] = (
-            summary(shelf.print_job_id) if summary and shelf.print_job_id is not None else None
+            {"id": job.id, "filename": jobs.filename_of(job), "completed_at": job.completed_at}
+            if job
+            else None
         )
     return body
 

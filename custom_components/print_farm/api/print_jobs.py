@@ -11,9 +11,10 @@ import voluptuous as vol
 
 from ..const import DOMAIN
 from ..rules.files import format_size
-from ..rules.jobs import JobError
+from ..rules.jobs import JobError, PrintItem, PrintJob, minutes
 from ..rules.settings import MAX_UPLOAD_MB
-from ..runtime.jobs import JobManager, item_body
+from ..runtime.farm import PrintFarm
+from ..runtime.jobs import JobManager
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
 from .printers import printer_error
 
@@ -42,6 +43,60 @@ UPDATE_SCHEMA = vol.Schema(
 
 def _job_error(err: JobError) -> ApiError:
     return ApiError(err.status, str(err))
+
+
+def item_body(item: PrintItem) -> dict[str, Any]:
+    """The seed's print item fields."""
+    return {
+        "id": item.id,
+        "filename": item.filename,
+        "file_size": format_size(item.size),
+        "estimated_print_time": minutes(item.estimated_time_s),
+        "layer_count": item.layer_count,
+        "filament_used": None if item.filament_g is None else f"{item.filament_g:.1f}g",
+    }
+
+
+def job_body(farm: PrintFarm, job: PrintJob, *, full: bool = False) -> dict[str, Any]:
+    """The seed's job fields (list form, or the full form with nested item, printer, ottoeject)."""
+    body: dict[str, Any] = {
+        "id": job.id,
+        "print_item_id": job.print_item_id,
+        "printer_id": job.printer_id,
+        "ottoeject_id": job.ottoeject_id,
+        "status": job.status,
+        "priority": job.priority,
+        "progress_percent": job.progress_percent,
+        "estimated_remaining_time": job.estimated_remaining_time,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+    }
+    if not full:
+        return body
+    item = farm.jobs.store.items.get(job.print_item_id) if job.print_item_id is not None else None
+    printer = farm.printer_by_id(job.printer_id)
+    ejector = farm.ejector_by_id(job.ottoeject_id) if job.ottoeject_id is not None else None
+    return {
+        "id": job.id,
+        "print_item": item_body(item) if item else None,
+        "printer": {
+            "id": printer.printer_id,
+            "name": printer.name,
+            "brand": printer.details["brand"],
+            "model": printer.model,
+        }
+        if printer
+        else None,
+        "ottoeject": {"id": ejector.ejector_id, "device_name": ejector.device_name} if ejector else None,
+        "status": job.status,
+        "priority": job.priority,
+        "auto_start": job.auto_start,
+        "progress_percent": job.progress_percent,
+        "estimated_remaining_time": job.estimated_remaining_time,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+    }
 
 
 class _JobView(FarmView):
@@ -112,7 +167,7 @@ class JobsView(_JobView):
         """Every job, oldest first."""
         jobs = self.jobs()
         return self.json(
-            [jobs.job_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
+            [job_body(self.farm(), job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
         )
 
     @operation(
@@ -164,7 +219,7 @@ class JobView(_JobView):
     async def get(self, request: web.Request, job_id: str) -> web.Response:
         """The job in full."""
         jobs = self.jobs()
-        return self.json(jobs.job_body(jobs.store.jobs[self.job_id(job_id)], full=True))
+        return self.json(job_body(self.farm(), jobs.store.jobs[self.job_id(job_id)], full=True))
 
     @operation(
         Operation(

@@ -11,15 +11,18 @@ from typing import Any
 from aiohttp import web
 
 from ..const import DOMAIN
-from ..rules.books.runs import (
-    Books,
+from ..rules.books.costing import variance_analysis
+from ..rules.books.money import hours_out, money_out, quantity_out, rate_out
+from ..rules.books.records import (
     InventoryError,
-    item_body,
-    material_body,
-    product_body,
-    run_body,
-    run_summary,
+    Product,
+    ProductionRun,
+    RunItem,
+    RunMaterial,
+    Spool,
+    iso_z,
 )
+from ..rules.books.runs import Books, Completion, Deduction
 from ..rules.books.schema import (
     ITEM_CREATE,
     ITEM_PATCH,
@@ -40,6 +43,124 @@ V1 = f"{API_PREFIX}/v1"
 RUNS = f"{V1}/production-runs"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+def spool_body(spool: Spool, production: ProductionManager) -> dict[str, Any]:
+    """A spool in the decimal API, in the farm's currency and with its low-spool threshold."""
+    return {
+        "id": spool.id,
+        "name": spool.name,
+        "material": spool.material,
+        "color": spool.color,
+        "vendor": spool.vendor,
+        "net_weight_grams": quantity_out(spool.net_weight_grams),
+        "remaining_grams": quantity_out(spool.remaining_grams),
+        "remaining_percent": spool.remaining_percent,
+        "empty_spool_weight_grams": quantity_out(spool.empty_spool_weight_grams),
+        "price": money_out(spool.price),
+        "cost_per_gram": rate_out(spool.cost_per_gram),
+        "currency": production.currency,
+        "low": spool.remaining_grams < production.low_threshold,
+        "created_at": iso_z(spool.created_at),
+        "updated_at": iso_z(spool.updated_at),
+    }
+
+
+def product_body(product: Product) -> dict[str, Any]:
+    """A product."""
+    return {
+        "id": product.id,
+        "name": product.name,
+        "sku": product.sku,
+        "notes": product.notes,
+        "created_at": iso_z(product.created_at),
+        "updated_at": iso_z(product.updated_at),
+    }
+
+
+def item_body(item: RunItem) -> dict[str, Any]:
+    """A run's item, as the seed shows it."""
+    return {
+        "id": item.id,
+        "product_id": item.product_id,
+        "product_name": item.product_name,
+        "quantity": item.quantity,
+        "successful_quantity": item.successful_quantity,
+        "failed_quantity": item.failed_quantity,
+        "estimated_material_cost": money_out(item.estimated_material_cost),
+        "estimated_total_cost": money_out(item.estimated_total_cost),
+    }
+
+
+def material_body(material: RunMaterial) -> dict[str, Any]:
+    """A run's material, as the seed shows it."""
+    return {
+        "id": material.id,
+        "spool_id": material.spool_id,
+        "spool_name": material.spool_name,
+        "estimated_weight_grams": quantity_out(material.estimated_weight_grams),
+        "actual_weight_grams": quantity_out(material.actual_weight_grams),
+        "spool_weight_before_grams": quantity_out(material.spool_weight_before_grams),
+        "spool_weight_after_grams": quantity_out(material.spool_weight_after_grams),
+        "estimated_purge_grams": quantity_out(material.estimated_purge_grams),
+        "actual_purge_grams": quantity_out(material.actual_purge_grams),
+        "cost_per_gram": rate_out(material.cost_per_gram),
+    }
+
+
+def run_summary(run: ProductionRun) -> dict[str, Any]:
+    """A run as the seed's list shows it."""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "printer_name": run.printer_name,
+        "started_at": iso_z(run.started_at),
+        "completed_at": iso_z(run.completed_at),
+        "estimated_print_time_hours": hours_out(run.estimated_print_time_hours),
+        "actual_print_time_hours": hours_out(run.actual_print_time_hours),
+        "estimated_total_filament_grams": quantity_out(run.estimated_total_filament_grams),
+        "actual_total_filament_grams": quantity_out(run.actual_total_filament_grams),
+        "quality_rating": run.quality_rating,
+        "created_at": iso_z(run.created_at),
+    }
+
+
+def run_body(run: ProductionRun) -> dict[str, Any]:
+    """A run with its items, materials and variance."""
+    return {
+        **run_summary(run),
+        "updated_at": iso_z(run.updated_at),
+        "notes": run.notes,
+        "quality_notes": run.quality_notes,
+        "recipe_id": run.recipe_id,
+        "items": [item_body(item) for item in run.items],
+        "materials": [material_body(material) for material in run.materials],
+        "variance_analysis": variance_analysis(run),
+    }
+
+
+def deduction_body(deduction: Deduction) -> dict[str, Any]:
+    """The seed's `spools_updated` row."""
+    return {
+        "spool_id": deduction.spool_id,
+        "previous_weight": quantity_out(deduction.previous),
+        "new_weight": quantity_out(deduction.new),
+        "deducted": quantity_out(deduction.deducted),
+    }
+
+
+def completion_body(completion: Completion) -> dict[str, Any]:
+    """The seed's answer to completing a run."""
+    return {
+        "id": completion.run.id,
+        "status": completion.run.status,
+        "completed_at": iso_z(completion.run.completed_at),
+        "inventory_updated": bool(completion.deductions),
+        "spools_updated": [deduction_body(deduction) for deduction in completion.deductions],
+    }
 
 
 class BooksView(FarmView):
@@ -281,7 +402,9 @@ class RunCompleteView(BooksView):
     )
     async def post(self, request: web.Request, run_id: str) -> web.Response:
         """Complete it."""
-        return self.json((await self.change(request, lambda books: books.complete_run(run_id))).body())
+        return self.json(
+            completion_body(await self.change(request, lambda books: books.complete_run(run_id)))
+        )
 
 
 class SpoolsView(BooksView):
@@ -294,7 +417,7 @@ class SpoolsView(BooksView):
     async def get(self, request: web.Request) -> web.Response:
         """Every spool."""
         production = self.production()
-        spools = [production.spool_body(spool) for spool in production.books.spools.values()]
+        spools = [spool_body(spool, production) for spool in production.books.spools.values()]
         return self.json({"items": spools, "total": len(spools)})
 
     @operation(
@@ -307,7 +430,7 @@ class SpoolsView(BooksView):
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         """Add it."""
         spool = await self.change(request, lambda books: books.add_spool(body))
-        return self.json(self.production().spool_body(spool), status_code=201)
+        return self.json(spool_body(spool, self.production()), status_code=201)
 
 
 class SpoolView(BooksView):
@@ -319,7 +442,7 @@ class SpoolView(BooksView):
     @operation(Operation(summary="A spool", admin=False, responses={200: "The spool", 404: "Unknown spool"}))
     async def get(self, request: web.Request, spool_id: str) -> web.Response:
         """The spool."""
-        return self.json(self.production().spool_body(self.read(lambda books: books.spool(spool_id))))
+        return self.json(spool_body(self.read(lambda books: books.spool(spool_id)), self.production()))
 
     @operation(
         Operation(
@@ -331,7 +454,7 @@ class SpoolView(BooksView):
     async def patch(self, request: web.Request, spool_id: str, body: dict[str, Any]) -> web.Response:
         """Change it."""
         spool = await self.change(request, lambda books: books.update_spool(spool_id, body))
-        return self.json(self.production().spool_body(spool))
+        return self.json(spool_body(spool, self.production()))
 
     @operation(
         Operation(summary="Delete a spool (and its device)", responses={200: "Deleted", 404: "Unknown spool"})

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from ..const import DOMAIN
-from ..rules.books.runs import recipe_body, recipe_run_body
+from ..rules.books.money import hours_out, quantity_out
+from ..rules.books.records import ProductionRun, Recipe, iso_z
 from ..rules.books.schema import RECIPE_CREATE, RECIPE_PATCH, RECIPE_RUN_CREATE
 from .base import API_PREFIX, ApiError, FarmView, Operation, operation
 from .production_runs import BooksView
@@ -19,6 +20,43 @@ from .production_runs import BooksView
 INVENTORY = f"{API_PREFIX}/v1/inventory"
 BUSINESS_HEADER = "x-business-id"
 _BUSINESS = {404: "Unknown business (x-business-id) or resource"}
+
+
+def recipe_body(recipe: Recipe, *, currency: str) -> dict[str, Any]:
+    """A recipe in the cents API."""
+    return {
+        "id": recipe.id,
+        "product_id": recipe.product_id,
+        "name": recipe.name,
+        "materials": [
+            {"material": m.material, "grams_per_unit": quantity_out(m.grams_per_unit), "spool_id": m.spool_id}
+            for m in recipe.materials
+        ],
+        "print_hours_per_unit": hours_out(recipe.print_hours_per_unit),
+        "labour_cost_per_unit": recipe.labour_cost_per_unit,
+        "packaging_cost_per_unit": recipe.packaging_cost_per_unit,
+        "overhead_cost_per_unit": recipe.overhead_cost_per_unit,
+        "machine_cost_per_hour": recipe.machine_cost_per_hour,
+        "currency": currency,
+        "created_at": iso_z(recipe.created_at),
+        "updated_at": iso_z(recipe.updated_at),
+    }
+
+
+def recipe_run_body(run: ProductionRun, *, business_id: str) -> dict[str, Any]:
+    """A run from a recipe as DayZero's `RunResponse` (money in integer cents)."""
+    return {
+        "id": run.id,
+        "business_id": business_id,
+        "recipe_id": run.recipe_id,
+        "name": run.name,
+        "total_units": run.total_units,
+        "unit_sale_price": run.unit_sale_price,
+        "status": run.status,
+        "cost_snapshot": run.cost_snapshot,
+        "created_at": iso_z(run.created_at),
+        "updated_at": iso_z(run.updated_at),
+    }
 
 
 class InventoryView(BooksView):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 import voluptuous as vol
 
 from ..const import DOMAIN
-from ..rules.jobs import JobError
+from ..rules.jobs import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PRINTING,
+    QUEUED,
+    JobError,
+    PrintJob,
+    normalise_filename,
+)
 from ..rules.settings import UPDATE_SCHEMA
+from ..runtime.jobs import JobManager
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
 V1 = f"{API_PREFIX}/v1"
@@ -19,6 +29,33 @@ JOB_UPDATE_SCHEMA = vol.Schema(
         vol.Optional("priority"): vol.All(int, vol.Range(min=1, max=100)),
     }
 )
+
+
+# A job's status in Printernizer's words.
+V1_STATUS: Final = {
+    QUEUED: "pending",
+    PRINTING: "running",
+    COMPLETED: "completed",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
+
+
+def v1_body(jobs: JobManager, job: PrintJob) -> dict[str, Any]:
+    """A job in Printernizer's field names (the /v1/jobs API and the auto-created event)."""
+    return {
+        "id": job.id,
+        "printer_id": job.printer_id,
+        "job_name": job.job_name or normalise_filename(jobs.filename_of(job)) or None,
+        "filename": jobs.filename_of(job),
+        "status": V1_STATUS[job.status],
+        "start_time": job.started_at,
+        "end_time": job.completed_at,
+        "progress": job.progress_percent,
+        "print_item_id": job.print_item_id,
+        "priority": job.priority,
+        "customer_info": job.customer_info or {},
+    }
 
 
 class SettingsView(FarmView):
@@ -63,7 +100,7 @@ class V1JobsView(FarmView):
         wanted = request.query.get("auto_created")
         if wanted not in (None, "true", "false"):
             raise ApiError(400, "auto_created is true or false.")
-        listed = [jobs.v1_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
+        listed = [v1_body(jobs, job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
         if wanted is not None:
             listed = [
                 job for job in listed if bool(job["customer_info"].get("auto_created")) == (wanted == "true")
@@ -94,7 +131,7 @@ class V1JobView(FarmView):
     async def get(self, request: web.Request, job_id: str) -> web.Response:
         """The job."""
         jobs = self.farm().jobs
-        return self.json(jobs.v1_body(jobs.store.jobs[self.job_id(job_id)]))
+        return self.json(v1_body(jobs, jobs.store.jobs[self.job_id(job_id)]))
 
     @operation(
         Operation(
@@ -116,7 +153,7 @@ class V1JobView(FarmView):
             job = await jobs.async_update_job(number, body)
         except JobError as err:
             raise ApiError(err.status, str(err)) from None
-        return self.json(jobs.v1_body(job))
+        return self.json(v1_body(jobs, job))
 
     @operation(
         Operation(

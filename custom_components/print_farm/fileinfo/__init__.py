@@ -4,7 +4,7 @@ Plain Python (standard library only, nothing from Home Assistant), for the integ
 an executor and for the command line:
 
     python -m custom_components.print_farm.fileinfo FILE...
-    python custom_components/print_farm/fileinfo FILE...  (the same, without importing the integration)
+    python custom_components/print_farm/fileinfo FILE...  (the same, from the folder alone)
 
 prints one JSON object per file and line.
 

@@ -1,8 +1,8 @@
 """`python -m custom_components.print_farm.fileinfo FILE...`, or `python .../fileinfo FILE...`.
 
-Run as a module, Python first imports the integration's package (and with it Home Assistant, about
-2 s). Run as a directory path, this file loads the fileinfo package on its own, under a private
-name, so that a quick command-line check costs only the reader.
+Run as a module, Python first runs the integration package's `__init__`, which imports nothing from
+Home Assistant unless Home Assistant is already loaded, so both forms cost only the reader. Run as
+a directory path, this file loads the fileinfo package on its own, under a private name.
 """
 
 import sys

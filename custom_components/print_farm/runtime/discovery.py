@@ -18,7 +18,7 @@ from ..protocols.bambu import DiscoveredPrinter, parse_notify
 from ..protocols.bambu.ssdp import DISCOVERY_PORT
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
 # A printer announces itself every few seconds; one unheard for this long is gone.
 FORGET_AFTER: Final = 300.0

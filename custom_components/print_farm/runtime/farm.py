@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -22,17 +22,16 @@ from ..const import (
     SUBENTRY_RACK,
     WATCHDOG_INTERVAL_SECONDS,
 )
-from ..rules.racks import RackStore, ShelfError
+from ..rules.racks import ShelfError
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
 from .jobs import JobManager
 from .ottoeject import EjectorCoordinator
 from .printer import PrinterCoordinator
 from .production import ProductionManager
 from .rack import CONF_SHELVES, RackCoordinator
-from .storage import IdRegistry, PrinterRegistry
+from .storage import IdRegistry, PrinterRegistry, RackStore
 
-if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+type PrintFarmConfigEntry = ConfigEntry[PrintFarm]
 
 
 def signal_printer_added(entry_id: str) -> str:
@@ -65,9 +64,8 @@ class PrintFarm:
         self.racks: dict[str, RackCoordinator] = {}
         self.jobs = JobManager(hass, entry)
         self.production = ProductionManager(hass, entry)
-        # What racks ask of jobs (a shelf's job must exist; GET shows its file).
+        # What racks ask of jobs: a shelf's job must exist.
         self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
-        self.job_summary: Callable[[int], dict[str, Any] | None] | None = self.jobs.job_summary
         self._unsub_watchdog: CALLBACK_TYPE | None = None
         # The update listener and the REST operations may both sync; one at a time.
         self._sync_lock = asyncio.Lock()

@@ -1,10 +1,13 @@
-"""The job queue in Home Assistant: items from uploads, jobs that follow their printer, and their events.
+"""The job queue in Home Assistant: items from uploads, and jobs that follow their printer.
 
-One method per operation; the actions, the REST views and the buttons call these.
+One method per operation; the actions, the REST views and the buttons call these. Every transition
+is told to the announcers (`async_add_announcer`): the api's bus events turn it into the seeds'
+bodies, so that no body is built here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 import shutil
 from typing import TYPE_CHECKING, Any, Final
@@ -15,7 +18,6 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
-from ..rules.files import format_size
 from ..rules.jobs import (
     CANCELLED,
     COMPLETED,
@@ -23,65 +25,29 @@ from ..rules.jobs import (
     PRINTING,
     QUEUED,
     JobError,
-    JobStore,
     PrintItem,
     PrintJob,
     iso,
+    minutes,
     normalise_filename,
 )
 from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
 from .printer import PrinterCoordinator, PrinterUnavailableError
+from .storage import JobStore
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
-EVENT_JOB_QUEUED: Final = f"{DOMAIN}_job_queued"
-EVENT_JOB_STARTED: Final = f"{DOMAIN}_job_started"
-EVENT_JOB_FINISHED: Final = f"{DOMAIN}_job_finished"
-EVENT_JOB_FAILED: Final = f"{DOMAIN}_job_failed"
-EVENT_JOB_CANCELLED: Final = f"{DOMAIN}_job_cancelled"
-EVENT_JOB_AUTO_CREATED: Final = f"{DOMAIN}_job_auto_created"
-V1_STATUS: Final = {
-    QUEUED: "pending",
-    PRINTING: "running",
-    COMPLETED: "completed",
-    FAILED: "failed",
-    CANCELLED: "cancelled",
-}
-JOB_EVENTS: Final = {
-    QUEUED: EVENT_JOB_QUEUED,
-    PRINTING: EVENT_JOB_STARTED,
-    COMPLETED: EVENT_JOB_FINISHED,
-    FAILED: EVENT_JOB_FAILED,
-    CANCELLED: EVENT_JOB_CANCELLED,
-}
 # gcode_state values that end a print, and what they make of the job.
 _ENDINGS: Final = {"FINISH": COMPLETED, "FAILED": FAILED}
 _JOB_FIELDS: Final = frozenset({"gcode_state", "progress", "remaining_time", FIELD_ONLINE})
 
-
-def _minutes(seconds: int | None) -> int | None:
-    return None if seconds is None else round(seconds / 60)
-
-
-def _grams(grams: float | None) -> str | None:
-    return None if grams is None else f"{grams:.1f}g"
-
-
-def item_body(item: PrintItem) -> dict[str, Any]:
-    """The seed's print item fields."""
-    return {
-        "id": item.id,
-        "filename": item.filename,
-        "file_size": format_size(item.size),
-        "estimated_print_time": _minutes(item.estimated_time_s),
-        "layer_count": item.layer_count,
-        "filament_used": _grams(item.filament_g),
-    }
+# Told of a job's transition: (job, context, whether the job was just created for a print started elsewhere).
+type JobAnnouncer = Callable[[PrintJob, Context | None, bool], None]
 
 
 class JobManager:
-    """Items, jobs, the printers' bed state, and the events of every job transition."""
+    """Items, jobs, the printers' bed state, and who is told of every job transition."""
 
     def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
         """Create the manager; async_setup loads the store."""
@@ -90,6 +56,7 @@ class JobManager:
         self.store = JobStore(hass)
         self.files = Path(hass.config.path(DOMAIN, "files"))
         self._listeners: list[CALLBACK_TYPE] = []
+        self._announcers: list[JobAnnouncer] = []
         self._last_state: dict[int, str | None] = {}
         # Printers a job is being started on, and on which an automatic job is being created.
         self._starting: set[int] = set()
@@ -110,69 +77,24 @@ class JobManager:
         return lambda: self._listeners.remove(listener)
 
     @callback
+    def async_add_announcer(self, announcer: JobAnnouncer) -> CALLBACK_TYPE:
+        """Call announcer(job, context, auto_created) on every job transition, before the listeners."""
+        self._announcers.append(announcer)
+        return lambda: self._announcers.remove(announcer)
+
+    @callback
     def _changed(self) -> None:
         for listener in tuple(self._listeners):
             listener()
 
-    # --- bodies ------------------------------------------------------------------------------
-
-    def job_body(self, job: PrintJob, *, full: bool = False) -> dict[str, Any]:
-        """The seed's job fields (list form, or the full form with nested item, printer, ottoeject)."""
-        body: dict[str, Any] = {
-            "id": job.id,
-            "print_item_id": job.print_item_id,
-            "printer_id": job.printer_id,
-            "ottoeject_id": job.ottoeject_id,
-            "status": job.status,
-            "priority": job.priority,
-            "progress_percent": job.progress_percent,
-            "estimated_remaining_time": job.estimated_remaining_time,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-        }
-        if not full:
-            return body
-        farm = self.entry.runtime_data
-        item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
-        printer = farm.printer_by_id(job.printer_id)
-        ejector = farm.ejector_by_id(job.ottoeject_id) if job.ottoeject_id is not None else None
-        return {
-            "id": job.id,
-            "print_item": item_body(item) if item else None,
-            "printer": {
-                "id": printer.printer_id,
-                "name": printer.name,
-                "brand": printer.details["brand"],
-                "model": printer.model,
-            }
-            if printer
-            else None,
-            "ottoeject": {"id": ejector.ejector_id, "device_name": ejector.device_name} if ejector else None,
-            "status": job.status,
-            "priority": job.priority,
-            "auto_start": job.auto_start,
-            "progress_percent": job.progress_percent,
-            "estimated_remaining_time": job.estimated_remaining_time,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-            "completed_at": job.completed_at,
-        }
-
-    def job_summary(self, job_id: int) -> dict[str, Any] | None:
-        """What a rack shelf shows of the job whose print it holds."""
-        job = self.store.jobs.get(job_id)
-        if job is None:
-            return None
-        return {"id": job.id, "filename": self.filename_of(job), "completed_at": job.completed_at}
+    def job_exists(self, job_id: int) -> bool:
+        """Whether a job with this id exists."""
+        return job_id in self.store.jobs
 
     def filename_of(self, job: PrintJob) -> str | None:
         """The file a job prints: its item's, or the printer's for an auto-created job."""
         item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
         return item.filename if item else job.filename or job.remote_filename
-
-    def job_exists(self, job_id: int) -> bool:
-        """Whether a job with this id exists."""
-        return job_id in self.store.jobs
 
     # --- items -------------------------------------------------------------------------------
 
@@ -345,7 +267,7 @@ class JobManager:
         # The printer may have reported PREPARE before this line: that counts as seen.
         job.seen_active = printer.client.fields["gcode_state"] in PRINTING_STATES
         job.progress_percent = 0
-        job.estimated_remaining_time = _minutes(item.estimated_time_s)
+        job.estimated_remaining_time = minutes(item.estimated_time_s)
         self.store.bed_clear[printer.printer_id] = False
         await self.store.async_save()
         self._announce(job, context)
@@ -406,10 +328,9 @@ class JobManager:
         return job
 
     @callback
-    def _announce(self, job: PrintJob, context: Context | None) -> None:
-        self.hass.bus.async_fire(
-            JOB_EVENTS[job.status], {"job": self.job_body(job, full=True)}, context=context
-        )
+    def _announce(self, job: PrintJob, context: Context | None, *, auto_created: bool = False) -> None:
+        for announcer in tuple(self._announcers):
+            announcer(job, context, auto_created)
         self._changed()
 
     # --- jobs for prints started elsewhere (Printernizer's automatic job creation) ------------
@@ -488,9 +409,7 @@ class JobManager:
         finally:
             self._creating.discard(printer.printer_id)
         LOGGER.info("Job %s auto-created for %s on %s", job.id, filename, printer.name)
-        body = self.v1_body(job)
-        self.hass.bus.async_fire(EVENT_JOB_AUTO_CREATED, body)
-        self._announce(job, None)
+        self._announce(job, None, auto_created=True)
         if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
             persistent_notification.async_create(
                 self.hass,
@@ -498,22 +417,6 @@ class JobManager:
                 title="Print Farm",
                 notification_id=f"{DOMAIN}_auto_job_{job.id}",
             )
-
-    def v1_body(self, job: PrintJob) -> dict[str, Any]:
-        """A job in Printernizer's field names (the /v1/jobs API and the auto-created event)."""
-        return {
-            "id": job.id,
-            "printer_id": job.printer_id,
-            "job_name": job.job_name or normalise_filename(self.filename_of(job)) or None,
-            "filename": self.filename_of(job),
-            "status": V1_STATUS[job.status],
-            "start_time": job.started_at,
-            "end_time": job.completed_at,
-            "progress": job.progress_percent,
-            "print_item_id": job.print_item_id,
-            "priority": job.priority,
-            "customer_info": job.customer_info or {},
-        }
 
     async def async_delete_job(self, job_id: int) -> None:
         """Delete a job record (Printernizer's DELETE); an auto-created print is not re-created."""

@@ -33,7 +33,7 @@ from ..protocols.moonraker import (
 from ..rules.errors import SetupError
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
 CONF_ACK_TIMEOUT: Final = "ack_timeout"
 DEFAULT_SCAN_INTERVAL: Final = 5

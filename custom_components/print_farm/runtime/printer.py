@@ -40,7 +40,7 @@ from ..protocols.bambu import (
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
 type FieldListener = Callable[[], None]
 

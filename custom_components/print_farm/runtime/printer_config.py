@@ -31,7 +31,7 @@ from ..protocols.bambu import (
 from ..rules.errors import SetupError
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
     from .printer import PrinterCoordinator
 
 

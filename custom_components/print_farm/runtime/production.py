@@ -21,11 +21,12 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..rules.books.money import quantity_out
-from ..rules.books.runs import Books, Spool, spool_body
+from ..rules.books.records import Spool
+from ..rules.books.runs import Books
 from ..rules.settings import SPOOL_LOW_GRAMS, settings_of
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
 STORAGE_KEY: Final = f"{DOMAIN}.production"
 STORAGE_VERSION: Final = 1
@@ -100,10 +101,6 @@ class ProductionManager:
     def low_threshold(self) -> Decimal:
         """Grams below which a spool is low."""
         return Decimal(settings_of(self.entry.options)[SPOOL_LOW_GRAMS])
-
-    def spool_body(self, spool: Spool) -> dict[str, Any]:
-        """A spool as the API shows it."""
-        return spool_body(spool, currency=self.currency, low_threshold=self.low_threshold)
 
     async def async_change[T](self, operation: Callable[[Books], T], context: Context | None = None) -> T:
         """Run one operation on the books and save them before returning.

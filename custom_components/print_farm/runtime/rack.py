@@ -12,10 +12,11 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import DOMAIN, SUBENTRY_RACK
-from ..rules.racks import NO_PLATE, RackStore, Shelf, ShelfError, validate_shelf
+from ..rules.racks import NO_PLATE, Shelf, ShelfError, validate_shelf
+from .storage import RackStore
 
 if TYPE_CHECKING:
-    from .. import PrintFarmConfigEntry
+    from .farm import PrintFarmConfigEntry
 
 CONF_SHELVES: Final = "number_of_shelves"
 CONF_SPACING: Final = "shelf_spacing_mm"

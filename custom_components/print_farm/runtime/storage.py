@@ -1,15 +1,25 @@
-"""Stable integer ids and the farm-side details of each printer (kept in Home Assistant storage)."""
+"""What the farm keeps in Home Assistant storage: device ids, printer details, rack shelves, jobs.
+
+Each class owns one `.storage/print_farm.*` file; the production books own theirs
+(`runtime/production.py`), with its migrations.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from dataclasses import asdict, fields
+from typing import Any, Final, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
+from ..rules.jobs import PRINTING, QUEUED, JobError, PrintItem, PrintJob, iso
+from ..rules.racks import Shelf, ShelfError
 
-STORAGE_VERSION = 1
+STORAGE_VERSION: Final = 1
+# Progress is a fact the user can see again after a restart, but not one worth a disk write per percent.
+PROGRESS_SAVE_DELAY: Final = 10
 
 
 class PrinterRecord(TypedDict):
@@ -22,7 +32,7 @@ class PrinterRecord(TypedDict):
     filament: dict[str, Any] | None
 
 
-class _Stored(TypedDict):
+class _StoredPrinters(TypedDict):
     next_id: int
     printers: dict[str, PrinterRecord]
 
@@ -32,8 +42,8 @@ class PrinterRegistry:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the registry; call async_load before use."""
-        self._store: Store[_Stored] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.printers")
-        self._data: _Stored = {"next_id": 1, "printers": {}}
+        self._store: Store[_StoredPrinters] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.printers")
+        self._data: _StoredPrinters = {"next_id": 1, "printers": {}}
 
     async def async_load(self) -> None:
         """Read the stored records."""
@@ -117,3 +127,200 @@ class IdRegistry:
         """Forget a subentry's id (it is not reused)."""
         if self._data["ids"].pop(subentry_id, None) is not None:
             await self._store.async_save(self._data)
+
+
+class _StoredRack(TypedDict):
+    id: int
+    shelves: list[dict[str, Any]]
+
+
+class _StoredRacks(TypedDict):
+    next_id: int
+    racks: dict[str, _StoredRack]
+
+
+class RackStore:
+    """Racks' integer ids and shelves, by subentry id."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Create the store; call async_load before use."""
+        self._store: Store[_StoredRacks] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.racks")
+        self._data: _StoredRacks = {"next_id": 1, "racks": {}}
+        self._shelves: dict[str, list[Shelf]] = {}
+
+    async def async_load(self) -> None:
+        """Read the stored racks."""
+        if (stored := await self._store.async_load()) is not None:
+            self._data = stored
+        self._shelves = {
+            subentry_id: [Shelf(**shelf) for shelf in rack["shelves"]]
+            for subentry_id, rack in self._data["racks"].items()
+        }
+
+    async def _async_save(self) -> None:
+        for subentry_id, shelves in self._shelves.items():
+            self._data["racks"][subentry_id]["shelves"] = [asdict(shelf) for shelf in shelves]
+        await self._store.async_save(self._data)
+
+    def rack_id(self, subentry_id: str) -> int | None:
+        """The integer id of a rack."""
+        rack = self._data["racks"].get(subentry_id)
+        return rack["id"] if rack else None
+
+    def subentry_for(self, rack_id: int) -> str | None:
+        """The subentry id of an integer rack id."""
+        for subentry_id, rack in self._data["racks"].items():
+            if rack["id"] == rack_id:
+                return subentry_id
+        return None
+
+    def shelves(self, subentry_id: str) -> list[Shelf]:
+        """A rack's shelves, in order."""
+        return self._shelves.get(subentry_id, [])
+
+    async def async_ensure(self, subentry_id: str, number_of_shelves: int) -> int:
+        """Create or resize a rack's shelves (removed shelves must be empty); return its id."""
+        rack = self._data["racks"].get(subentry_id)
+        if rack is None:
+            rack = _StoredRack(id=self._data["next_id"], shelves=[])
+            self._data["next_id"] += 1
+            self._data["racks"][subentry_id] = rack
+            self._shelves[subentry_id] = []
+        shelves = self._shelves[subentry_id]
+        if len(shelves) == number_of_shelves:
+            return rack["id"]
+        occupied = [shelf.shelf_number for shelf in shelves[number_of_shelves:] if shelf.occupied]
+        if occupied:
+            raise ShelfError(f"Shelves {occupied} hold plates: empty them before removing them.")
+        del shelves[number_of_shelves:]
+        shelves.extend(Shelf(number) for number in range(len(shelves) + 1, number_of_shelves + 1))
+        await self._async_save()
+        return rack["id"]
+
+    async def async_remove(self, subentry_id: str) -> None:
+        """Forget a rack (its id is not reused)."""
+        if self._data["racks"].pop(subentry_id, None) is not None:
+            self._shelves.pop(subentry_id, None)
+            await self._async_save()
+
+    async def async_set_shelf(self, subentry_id: str, shelf: Shelf) -> tuple[Shelf, Shelf]:
+        """Replace a validated shelf and save; return (before, after)."""
+        shelves = self._shelves[subentry_id]
+        before = shelves[shelf.shelf_number - 1]
+        shelves[shelf.shelf_number - 1] = shelf
+        await self._async_save()
+        return before, shelf
+
+
+class _StoredJobs(TypedDict):
+    next_item_id: int
+    next_job_id: int
+    items: list[dict[str, Any]]
+    jobs: list[dict[str, Any]]
+    bed_clear: dict[str, bool]
+    dismissed: list[list[Any]]
+
+
+def _load[T](cls: type[T], raw: dict[str, Any]) -> T:
+    """Build a dataclass from stored data, ignoring keys a newer or older version wrote."""
+    names = {item.name for item in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{key: value for key, value in raw.items() if key in names})
+
+
+class JobStore:
+    """Items, jobs and each printer's "bed clear" flag."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Create the store; call async_load before use."""
+        self._store: Store[_StoredJobs] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.jobs")
+        self.items: dict[int, PrintItem] = {}
+        self.jobs: dict[int, PrintJob] = {}
+        self.bed_clear: dict[int, bool] = {}
+        # (printer id, normalised file name, start minute) of auto-created jobs the user deleted:
+        # the same print must not come back as a new job.
+        self.dismissed: set[tuple[int, str, int | None]] = set()
+        self._next_item_id = 1
+        self._next_job_id = 1
+
+    async def async_load(self) -> None:
+        """Read the stored items and jobs."""
+        stored = await self._store.async_load()
+        if stored is None:
+            return
+        self.items = {item["id"]: _load(PrintItem, item) for item in stored["items"]}
+        self.jobs = {job["id"]: _load(PrintJob, job) for job in stored["jobs"]}
+        self.bed_clear = {int(key): value for key, value in stored.get("bed_clear", {}).items()}
+        self.dismissed = {
+            (int(a), str(b), None if c is None else int(c)) for a, b, c in stored.get("dismissed", [])
+        }
+        self._next_item_id = stored["next_item_id"]
+        self._next_job_id = stored["next_job_id"]
+
+    def _data(self) -> _StoredJobs:
+        return {
+            "next_item_id": self._next_item_id,
+            "next_job_id": self._next_job_id,
+            "items": [asdict(item) for item in self.items.values()],
+            "jobs": [asdict(job) for job in self.jobs.values()],
+            "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
+            "dismissed": [list(key) for key in sorted(self.dismissed, key=str)],
+        }
+
+    async def async_save(self) -> None:
+        """Save now (a transition: it must survive a crash a second later)."""
+        await self._store.async_save(self._data())
+
+    def schedule_save(self) -> None:
+        """Save soon (progress)."""
+        self._store.async_delay_save(self._data, PROGRESS_SAVE_DELAY)
+
+    def next_item_id(self) -> int:
+        """Reserve the next item id (saved with the item)."""
+        number = self._next_item_id
+        self._next_item_id += 1
+        return number
+
+    async def async_add_item(self, item: PrintItem) -> PrintItem:
+        """Keep a new item."""
+        self.items[item.id] = item
+        await self.async_save()
+        return item
+
+    async def async_add_job(self, **values: Any) -> PrintJob:
+        """Create a QUEUED job."""
+        job = PrintJob(id=self._next_job_id, created_at=iso(dt_util.utcnow()) or "", **values)
+        self._next_job_id += 1
+        self.jobs[job.id] = job
+        await self.async_save()
+        return job
+
+    async def async_remove_item(self, item_id: int) -> PrintItem:
+        """Forget an item no open or past job uses; raise JobError otherwise."""
+        users = [job.id for job in self.jobs.values() if job.print_item_id == item_id]
+        if users:
+            raise JobError(f"Print item {item_id} is used by print job(s) {users}.")
+        item = self.items.pop(item_id)
+        await self.async_save()
+        return item
+
+    async def async_delete_job(self, job_id: int, dismissed: tuple[int, str, int | None] | None) -> PrintJob:
+        """Forget a job; an auto-created one is remembered as dismissed."""
+        job = self.jobs.pop(job_id)
+        if dismissed is not None:
+            self.dismissed.add(dismissed)
+        await self.async_save()
+        return job
+
+    def active_job(self, printer_id: int) -> PrintJob | None:
+        """The job printing on a printer, if any."""
+        return next(
+            (job for job in self.jobs.values() if job.printer_id == printer_id and job.status == PRINTING),
+            None,
+        )
+
+    def queued(self) -> list[PrintJob]:
+        """Queued jobs, most urgent first (lowest priority number, then oldest)."""
+        return sorted(
+            (job for job in self.jobs.values() if job.status == QUEUED),
+            key=lambda job: (job.priority, job.id),
+        )

@@ -1,0 +1,45 @@
+"""The seeds' job events as Home Assistant bus events, carrying the same bodies as the REST API.
+
+`print_farm_job_<transition>` carries `{"job": <GET /print-jobs/{id} body>}`; a job created for a
+print started elsewhere is first announced as `print_farm_job_auto_created` with its Printernizer
+body. Automations trigger on these; websocket clients get them with `subscribe_events`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
+
+from ..const import DOMAIN
+from ..rules.jobs import CANCELLED, COMPLETED, FAILED, PRINTING, QUEUED, PrintJob
+from ..runtime.farm import PrintFarm
+from .print_jobs import job_body
+from .v1 import v1_body
+
+EVENT_JOB_QUEUED: Final = f"{DOMAIN}_job_queued"
+EVENT_JOB_STARTED: Final = f"{DOMAIN}_job_started"
+EVENT_JOB_FINISHED: Final = f"{DOMAIN}_job_finished"
+EVENT_JOB_FAILED: Final = f"{DOMAIN}_job_failed"
+EVENT_JOB_CANCELLED: Final = f"{DOMAIN}_job_cancelled"
+EVENT_JOB_AUTO_CREATED: Final = f"{DOMAIN}_job_auto_created"
+JOB_EVENTS: Final = {
+    QUEUED: EVENT_JOB_QUEUED,
+    PRINTING: EVENT_JOB_STARTED,
+    COMPLETED: EVENT_JOB_FINISHED,
+    FAILED: EVENT_JOB_FAILED,
+    CANCELLED: EVENT_JOB_CANCELLED,
+}
+
+
+@callback
+def async_announce_jobs(hass: HomeAssistant, farm: PrintFarm) -> CALLBACK_TYPE:
+    """Fire a bus event for every transition of the farm's jobs; returns the function that stops it."""
+
+    @callback
+    def announce(job: PrintJob, context: Context | None, auto_created: bool) -> None:
+        if auto_created:
+            hass.bus.async_fire(EVENT_JOB_AUTO_CREATED, v1_body(farm.jobs, job))
+        hass.bus.async_fire(JOB_EVENTS[job.status], {"job": job_body(farm, job, full=True)}, context=context)
+
+    return farm.jobs.async_add_announcer(announce)

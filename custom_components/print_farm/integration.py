@@ -1,0 +1,56 @@
+"""Home Assistant's entry points: the actions and REST views once, then the farm of the config entry."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .api import async_register_views
+from .api.events import async_announce_jobs
+from .const import DOMAIN
+from .runtime.discovery import async_start_discovery
+from .runtime.farm import PrintFarm, PrintFarmConfigEntry
+from .services import async_setup_services
+
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions and REST views once, whatever the entries."""
+    async_setup_services(hass)
+    async_register_views(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
+    """Start the farm: its printers connect in the background."""
+    farm = PrintFarm(hass, entry)
+    entry.async_on_unload(async_announce_jobs(hass, farm))
+    await farm.async_setup()
+    entry.runtime_data = farm
+    entry.async_on_unload(farm.async_shutdown)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await farm.async_sync()
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    entry.async_on_unload(await async_start_discovery(hass, entry))
+    return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+    """Follow added, changed and removed subentries without restarting the other printers."""
+    await entry.runtime_data.async_sync()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
+    """Stop the farm."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
