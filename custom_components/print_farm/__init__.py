@@ -4,7 +4,9 @@ The package is a Home Assistant integration and also holds libraries that need n
 (`fileinfo/`, `protocols/`, `rules/`). Python runs this file before any of them, so it imports
 Home Assistant only when Home Assistant is already loaded: then the entry points in
 `integration.py` are loaded here, in Home Assistant's import executor, as any integration's are.
-Otherwise (the fileinfo command, a script using the rules) they load on first use (PEP 562).
+Otherwise (the fileinfo command, a script using the rules) they load on first use (PEP 562); a
+process that imports a library of this package before Home Assistant and then runs Home Assistant
+would load them in the event loop, which Home Assistant itself never does.
 """
 
 from __future__ import annotations

@@ -210,17 +210,17 @@ async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
         priority=call.data["priority"],
         context=call.context,
     )
-    return job_body(_farm(call), job)
+    return job_body(job)
 
 
 @_job_call
 async def _start_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
-    return job_body(_farm(call), await jobs.async_start_job(call.data["job_id"], call.context))
+    return job_body(await jobs.async_start_job(call.data["job_id"], call.context))
 
 
 @_job_call
 async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
-    return job_body(_farm(call), await jobs.async_cancel_job(call.data["job_id"], call.context))
+    return job_body(await jobs.async_cancel_job(call.data["job_id"], call.context))
 
 
 @_job_call

@@ -14,7 +14,7 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from ..const import DOMAIN
 from ..rules.jobs import CANCELLED, COMPLETED, FAILED, PRINTING, QUEUED, PrintJob
 from ..runtime.farm import PrintFarm
-from .print_jobs import job_body
+from .print_jobs import job_detail_body
 from .v1 import v1_body
 
 EVENT_JOB_QUEUED: Final = f"{DOMAIN}_job_queued"
@@ -40,6 +40,6 @@ def async_announce_jobs(hass: HomeAssistant, farm: PrintFarm) -> CALLBACK_TYPE:
     def announce(job: PrintJob, context: Context | None, auto_created: bool) -> None:
         if auto_created:
             hass.bus.async_fire(EVENT_JOB_AUTO_CREATED, v1_body(farm.jobs, job))
-        hass.bus.async_fire(JOB_EVENTS[job.status], {"job": job_body(farm, job, full=True)}, context=context)
+        hass.bus.async_fire(JOB_EVENTS[job.status], {"job": job_detail_body(farm, job)}, context=context)
 
     return farm.jobs.async_add_announcer(announce)

@@ -32,6 +32,17 @@ def _spacing(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
+def rack_body(rack: RackCoordinator) -> dict[str, Any]:
+    """The seed's rack fields."""
+    return {
+        "id": rack.rack_id,
+        "name": rack.name,
+        "number_of_shelves": rack.number_of_shelves,
+        "shelf_spacing_mm": rack.shelf_spacing_mm,
+        "bed_size": rack.bed_size,
+    }
+
+
 def _shelf_body(rack: RackCoordinator, shelf: Shelf, *, with_job: bool) -> dict[str, Any]:
     body = shelf.as_dict()
     if with_job:
@@ -85,7 +96,7 @@ class RacksView(FarmView):
     async def get(self, request: web.Request) -> web.Response:
         """All racks with counts."""
         racks = sorted(self.farm().racks.values(), key=lambda rack: rack.rack_id)
-        return self.json([{**rack.body(), **_counts(rack)} for rack in racks])
+        return self.json([{**rack_body(rack), **_counts(rack)} for rack in racks])
 
     @operation(
         Operation(
@@ -107,7 +118,7 @@ class RacksView(FarmView):
             raise ApiError(409, str(err)) from None
         return self.json(
             {
-                **rack.body(),
+                **rack_body(rack),
                 "shelves": [_shelf_body(rack, shelf, with_job=False) for shelf in rack.shelves],
                 "message": "Ottorack created successfully",
             },
@@ -133,7 +144,7 @@ class RackView(_RackView):
         rack = self.rack(rack_id)
         return self.json(
             {
-                **rack.body(),
+                **rack_body(rack),
                 "shelves": [_shelf_body(rack, shelf, with_job=True) for shelf in rack.shelves],
                 **_counts(rack),
             }

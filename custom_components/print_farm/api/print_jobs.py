@@ -57,9 +57,9 @@ def item_body(item: PrintItem) -> dict[str, Any]:
     }
 
 
-def job_body(farm: PrintFarm, job: PrintJob, *, full: bool = False) -> dict[str, Any]:
-    """The seed's job fields (list form, or the full form with nested item, printer, ottoeject)."""
-    body: dict[str, Any] = {
+def job_body(job: PrintJob) -> dict[str, Any]:
+    """The seed's job fields as the list shows them."""
+    return {
         "id": job.id,
         "print_item_id": job.print_item_id,
         "printer_id": job.printer_id,
@@ -71,8 +71,10 @@ def job_body(farm: PrintFarm, job: PrintJob, *, full: bool = False) -> dict[str,
         "created_at": job.created_at,
         "started_at": job.started_at,
     }
-    if not full:
-        return body
+
+
+def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
+    """The seed's full job, with its item, printer and OttoEject nested."""
     item = farm.jobs.store.items.get(job.print_item_id) if job.print_item_id is not None else None
     printer = farm.printer_by_id(job.printer_id)
     ejector = farm.ejector_by_id(job.ottoeject_id) if job.ottoeject_id is not None else None
@@ -166,9 +168,7 @@ class JobsView(_JobView):
     async def get(self, request: web.Request) -> web.Response:
         """Every job, oldest first."""
         jobs = self.jobs()
-        return self.json(
-            [job_body(self.farm(), job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)]
-        )
+        return self.json([job_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)])
 
     @operation(
         Operation(
@@ -219,7 +219,7 @@ class JobView(_JobView):
     async def get(self, request: web.Request, job_id: str) -> web.Response:
         """The job in full."""
         jobs = self.jobs()
-        return self.json(job_body(self.farm(), jobs.store.jobs[self.job_id(job_id)], full=True))
+        return self.json(job_detail_body(self.farm(), jobs.store.jobs[self.job_id(job_id)]))
 
     @operation(
         Operation(

@@ -81,7 +81,7 @@ def product_body(product: Product) -> dict[str, Any]:
     }
 
 
-def item_body(item: RunItem) -> dict[str, Any]:
+def run_item_body(item: RunItem) -> dict[str, Any]:
     """A run's item, as the seed shows it."""
     return {
         "id": item.id,
@@ -136,7 +136,7 @@ def run_body(run: ProductionRun) -> dict[str, Any]:
         "notes": run.notes,
         "quality_notes": run.quality_notes,
         "recipe_id": run.recipe_id,
-        "items": [item_body(item) for item in run.items],
+        "items": [run_item_body(item) for item in run.items],
         "materials": [material_body(material) for material in run.materials],
         "variance_analysis": variance_analysis(run),
     }
@@ -302,7 +302,7 @@ class RunItemsView(BooksView):
     async def post(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
         """Add it."""
         item = await self.change(request, lambda books: books.add_item(run_id, body))
-        return self.json(item_body(item), status_code=201)
+        return self.json(run_item_body(item), status_code=201)
 
 
 class RunItemView(BooksView):
@@ -323,7 +323,7 @@ class RunItemView(BooksView):
     ) -> web.Response:
         """Change it."""
         return self.json(
-            item_body(await self.change(request, lambda books: books.update_item(run_id, item_id, body)))
+            run_item_body(await self.change(request, lambda books: books.update_item(run_id, item_id, body)))
         )
 
     @operation(Operation(summary="Remove an item", responses={200: "Removed", 404: "Unknown run or item"}))

@@ -32,6 +32,8 @@ def iso(moment: datetime | None) -> str | None:
     """A UTC timestamp as the seeds write it: 2025-05-21T10:00:00.000Z."""
     if moment is None:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a naive instant here is UTC, as the function says
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

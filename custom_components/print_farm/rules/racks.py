@@ -56,7 +56,7 @@ class Shelf:
         return self.has_plate
 
     def as_dict(self) -> dict[str, Any]:
-        """The seed's shelf body."""
+        """The shelf as plain data, its id and fields: what REST, the actions and the shelf event show."""
         return {"id": self.id, **asdict(self)}
 
 

@@ -153,16 +153,6 @@ class RackCoordinator:
         """Mark a shelf as holding no plate."""
         return await self.async_set_shelf(shelf_number, has_plate=False, context=context)
 
-    def body(self) -> dict[str, Any]:
-        """The seed's rack fields."""
-        return {
-            "id": self.rack_id,
-            CONF_NAME: self.name,
-            CONF_SHELVES: self.number_of_shelves,
-            CONF_SPACING: self.shelf_spacing_mm,
-            CONF_BED_SIZE: self.bed_size,
-        }
-
 
 def rack_name_taken(entry: PrintFarmConfigEntry, name: str, *, except_subentry: str | None = None) -> bool:
     """Whether another rack already has this name (names are how people tell racks apart)."""
