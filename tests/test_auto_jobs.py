@@ -90,28 +90,6 @@ async def test_print_running_at_startup_is_discovered(
     assert events[0].data["filename"] == "Early Bird.3mf"
 
 
-async def test_filename_variants_and_recent_jobs_are_not_duplicated(
-    hass: HomeAssistant, simulator: SimulatorControl, sim_printer: dict[str, Any], farm: Any
-) -> None:
-    await start_outside(simulator, sim_printer, "Bracket.gcode.3mf")
-    jobs = farm.runtime_data.jobs
-    await wait_until(hass, lambda: len(jobs.store.jobs) == 1)
-    job = jobs.store.jobs[1]
-    # The same print reported under a variant of its name (cache/ prefix, .3mf, other case) while
-    # the first job is no longer PRINTING (say the user completed it by hand): the start time matches.
-    job.status = "COMPLETED"
-    printer = farm.runtime_data.printer_by_id(1)
-    start = printer.client.fields["start_time"]
-    window = 5 * 60
-    for variant in ("cache/bracket.3mf", "BRACKET.gcode.3mf", "/sdcard/Bracket.gcode"):
-        from custom_components.print_farm.rules.jobs import normalise_filename
-
-        assert jobs._duplicate(1, normalise_filename(variant), start, window)
-        assert jobs._duplicate(1, normalise_filename(variant), start + 120, window)
-    assert not jobs._duplicate(1, normalise_filename("Other.3mf"), start, window)
-    assert not jobs._duplicate(1, normalise_filename("Bracket.3mf"), start + 3600, window)
-
-
 async def test_job_started_from_home_assistant_is_not_auto_created(
     hass: HomeAssistant, hass_client: Any, simulator: SimulatorControl, sim_printer: dict[str, Any], farm: Any
 ) -> None:

@@ -154,12 +154,16 @@ async def test_job_crud(hass: HomeAssistant, client: TestClient) -> None:
     assert (await client.put(f"{API}/7", json={"priority": 1})).status == 404
     assert (await client.delete("/api/print_farm/print-items/1")).status == 409
 
-    response = await client.post(f"{API}/1/complete")
-    body = await response.json()
-    assert body["status"] == "COMPLETED"
-    assert body["message"] == "Print job marked as completed"
+    # Only a printing job can be completed: this one never started.
     assert (await client.post(f"{API}/1/complete")).status == 409
-    assert (await client.delete(f"{API}/1")).status == 409
+    cancelled = async_capture_events(hass, "print_farm_job_cancelled")
+    response = await client.delete(f"{API}/1")
+    assert await response.json() == {"message": "Print job cancelled successfully"}
+    await hass.async_block_till_done()
+    assert [event.data["job"]["status"] for event in cancelled] == ["CANCELLED"]
+    assert (await client.get(f"{API}/1")).status == 404  # cancelled and removed, as the seed says
+    assert (await client.delete(f"{API}/1")).status == 404
+    assert (await client.delete("/api/print_farm/print-items/1")).status == 200  # no job uses it now
     assert (await client.get(f"{API}/99")).status == 404
 
 
@@ -227,9 +231,10 @@ async def test_whole_print_from_a_3mf(
     await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"))
     cancelled = async_capture_events(hass, "print_farm_job_cancelled")
     assert (await client.delete(f"{API}/2")).status == 200
-    assert cancelled
-    assert farm.runtime_data.jobs.store.jobs[2].status == "CANCELLED"
+    assert [event.data["job"]["status"] for event in cancelled] == ["CANCELLED"]
+    assert (await client.get(f"{API}/2")).status == 404
     await wait_until(hass, lambda: printer.client.fields["gcode_state"] not in ("PREPARE", "RUNNING"))
+    assert sorted(farm.runtime_data.jobs.store.jobs) == [1]  # the stopped print is not a job again
 
 
 async def test_failed_print_fails_the_job(

@@ -74,7 +74,7 @@ def job_body(job: PrintJob) -> dict[str, Any]:
 
 
 def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
-    """The seed's full job, with its item, printer and OttoEject nested."""
+    """The seed's full job, with its item, printer and OttoEject nested, and its file name."""
     item = farm.jobs.store.items.get(job.print_item_id) if job.print_item_id is not None else None
     printer = farm.printer_by_id(job.printer_id)
     ejector = farm.ejector_by_id(job.ottoeject_id) if job.ottoeject_id is not None else None
@@ -98,6 +98,9 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "completed_at": job.completed_at,
+        # Not in the seed: the file a job prints, also for a job created for a print started
+        # elsewhere, which has no print item.
+        "filename": farm.jobs.filename_of(job),
     }
 
 
@@ -125,7 +128,7 @@ class UploadItemView(_JobView):
             multipart={"file": "file"},
             responses={
                 200: "Parsed and kept as a print item",
-                400: "No file, or not a printable file",
+                400: "No file, or not a sliced print file (the reason says why); nothing is kept",
                 413: "File too large",
             },
         )
@@ -141,6 +144,8 @@ class UploadItemView(_JobView):
         )
         try:
             item = await jobs.async_add_item(received.path, received.filename, move=True)
+        except JobError as err:
+            raise _job_error(err) from None
         finally:
             await self.hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
         body = item_body(item)
@@ -250,20 +255,20 @@ class JobView(_JobView):
 
     @operation(
         Operation(
-            summary="Cancel a print job (stops the printer if it is printing)",
+            summary="Cancel and remove a print job (stops the printer if it is printing)",
             responses={
-                200: "Cancelled",
+                200: "Cancelled and removed",
                 404: "Unknown job",
-                409: "Already ended",
+                409: "Being cancelled already",
                 502: "The printer refused to stop",
                 503: "The printer is offline",
             },
         )
     )
     async def delete(self, request: web.Request, job_id: str) -> web.Response:
-        """Cancel it."""
+        """Cancel it if it is open, then remove it: GET answers 404 afterwards."""
         try:
-            await self.jobs().async_cancel_job(self.job_id(job_id), self.context(request))
+            await self.jobs().async_delete_job(self.job_id(job_id), stop=True, context=self.context(request))
         except JobError as err:
             raise _job_error(err) from None
         except HomeAssistantError as err:
@@ -280,7 +285,11 @@ class JobCompleteView(_JobView):
     @operation(
         Operation(
             summary="Mark a print job completed",
-            responses={200: "Completed", 404: "Unknown job", 409: "Already completed or cancelled"},
+            responses={
+                200: "Completed",
+                404: "Unknown job",
+                409: "Not printing (never started, failed, cancelled or completed)",
+            },
         )
     )
     async def post(self, request: web.Request, job_id: str) -> web.Response:

@@ -163,7 +163,7 @@ class V1JobView(FarmView):
     )
     async def delete(self, request: web.Request, job_id: str) -> web.Response:
         """Forget the job; the printer is not touched."""
-        await self.farm().jobs.async_delete_job(self.job_id(job_id))
+        await self.farm().jobs.async_delete_job(self.job_id(job_id), stop=False)
         return self.json({"message": "Job deleted successfully"})
 
 

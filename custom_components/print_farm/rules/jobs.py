@@ -17,6 +17,8 @@ FAILED: Final = "FAILED"
 CANCELLED: Final = "CANCELLED"
 JOB_STATUSES: Final = (QUEUED, PRINTING, COMPLETED, FAILED, CANCELLED)
 OPEN_STATUSES: Final = frozenset({QUEUED, PRINTING})
+# A job's `failure` when its printer was found printing another print before this one's end was seen.
+ENDED_UNSEEN: Final = "ended_unseen"
 
 
 class JobError(ValueError):
@@ -96,3 +98,49 @@ def normalise_filename(name: str | None) -> str:
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base
+
+
+@dataclass(frozen=True, slots=True)
+class SeenPrint:
+    """A print as a printer reports it: its file's normalised name ("" when unknown) and start (unix s)."""
+
+    name: str
+    start: int | None
+
+    @classmethod
+    def of_job(cls, job: PrintJob, filename: str | None) -> SeenPrint:
+        """The print a job is bound to (its start is known once the printer reported it)."""
+        return cls(normalise_filename(filename), job.printer_start_time)
+
+    def is_other_than(self, bound: SeenPrint) -> bool:
+        """Whether this is another print than the one a job is bound to; what is unknown decides nothing."""
+        if bound.start is not None and self.start is not None and bound.start != self.start:
+            return True
+        return bool(bound.name and self.name and bound.name != self.name)
+
+    def is_dismissed_by(self, mark: SeenPrint) -> bool:
+        """Whether a deleted job's mark stands for this print (the same file, the same start if known)."""
+        return mark.name == self.name and (
+            mark.start is None or self.start is None or mark.start == self.start
+        )
+
+
+def stands_for(job: PrintJob, filename: str | None, seen: SeenPrint, now: float, window_s: int) -> bool:
+    """Whether a job already stands for the print a printer reports (no second automatic job).
+
+    The same file, and the same start time when the printer gives one (a reprint of the same file
+    is another print); only when it gives none, a job started within `window_s` of now.
+    """
+    if normalise_filename(filename) != seen.name:
+        return False
+    if seen.start is not None:
+        return job.printer_start_time == seen.start
+    when = job.printer_start_time
+    if when is None and job.started_at is not None:
+        when = int(datetime.fromisoformat(job.started_at).timestamp())
+    return when is not None and abs(now - when) <= window_s
+
+
+def unseen_end(job: PrintJob) -> str:
+    """How a job ends whose print was replaced before its end was seen: as far as its last report knew."""
+    return COMPLETED if job.progress_percent >= 100 else FAILED

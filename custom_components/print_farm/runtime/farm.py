@@ -82,7 +82,7 @@ class PrintFarm:
         )
 
     async def async_shutdown(self) -> None:
-        """Disconnect every printer."""
+        """Disconnect every printer and write what waits to be saved."""
         if self._unsub_watchdog is not None:
             self._unsub_watchdog()
             self._unsub_watchdog = None
@@ -92,6 +92,9 @@ class PrintFarm:
         for ejector in self.ejectors.values():
             await ejector.async_shutdown()
         self.ejectors.clear()
+        # Progress waits up to 10 s to be saved; the next setup reads the file with a new store,
+        # which an old store's late write would overwrite.
+        await self.jobs.store.async_save()
 
     @callback
     def _check_watchdogs(self, _now: Any) -> None:

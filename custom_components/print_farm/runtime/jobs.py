@@ -17,19 +17,25 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
+from ..fileinfo import FileInfoError, read_file_info
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.jobs import (
     CANCELLED,
     COMPLETED,
+    ENDED_UNSEEN,
     FAILED,
+    OPEN_STATUSES,
     PRINTING,
     QUEUED,
     JobError,
     PrintItem,
     PrintJob,
+    SeenPrint,
     iso,
     minutes,
     normalise_filename,
+    stands_for,
+    unseen_end,
 )
 from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
 from .printer import PrinterCoordinator, PrinterUnavailableError
@@ -40,7 +46,9 @@ if TYPE_CHECKING:
 
 # gcode_state values that end a print, and what they make of the job.
 _ENDINGS: Final = {"FINISH": COMPLETED, "FAILED": FAILED}
-_JOB_FIELDS: Final = frozenset({"gcode_state", "progress", "remaining_time", FIELD_ONLINE})
+_JOB_FIELDS: Final = frozenset(
+    {"gcode_state", "progress", "remaining_time", "start_time", "gcode_file", "subtask_name", FIELD_ONLINE}
+)
 
 # Told of a job's transition: (job, context, whether the job was just created for a print started elsewhere).
 type JobAnnouncer = Callable[[PrintJob, Context | None, bool], None]
@@ -101,12 +109,12 @@ class JobManager:
     async def async_add_item(self, source: Path, filename: str, *, move: bool) -> PrintItem:
         """Keep an uploaded (moved) or allowed local (copied) file as a print item, with its metadata.
 
-        A file whose metadata cannot be read is still kept, with unknown fields; the item is
-        recorded only once the file is in place, so a failure leaves neither.
+        A file that is not a sliced print is refused (400, with the reader's reason) and nothing is
+        kept; the item is recorded only once the file is in place, so a failure leaves neither.
         """
         item_id = self.store.next_item_id()
         target = self.files / f"{item_id}-{filename}"
-        info = await self.hass.async_add_executor_job(self._place_and_read, source, target, move)
+        info = await self.hass.async_add_executor_job(self._place_and_read, source, target, move, filename)
         item = PrintItem(
             id=item_id,
             filename=filename,
@@ -128,7 +136,7 @@ class JobManager:
             raise
 
     @staticmethod
-    def _place_and_read(source: Path, target: Path, move: bool) -> dict[str, Any]:
+    def _place_and_read(source: Path, target: Path, move: bool, filename: str) -> dict[str, Any]:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
         try:
@@ -136,7 +144,7 @@ class JobManager:
                 shutil.move(source, partial)
             else:
                 shutil.copyfile(source, partial)
-            info = read_metadata(partial)
+            info = read_metadata(partial, filename)
             partial.rename(target)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -253,6 +261,8 @@ class JobManager:
             raise JobError(
                 f"Print job {job_id} has no file to print (it was created for a print started elsewhere)."
             )
+        if printer.printer_id in self._starting:  # checked and taken with no await in between
+            raise JobError(f"A job is being started on printer {printer.printer_id}.")
         self._starting.add(printer.printer_id)
         try:
             await printer.async_upload(self.item_path(item), item.filename)
@@ -309,10 +319,13 @@ class JobManager:
         return await self._finish(job, CANCELLED, context)
 
     async def async_complete_job(self, job_id: int, context: Context | None = None) -> PrintJob:
-        """Mark a job completed (after its print and ejection, says the seed)."""
+        """Mark a printing job completed (after its print and ejection, says the seed).
+
+        A job that never started, failed, was cancelled or is already completed is refused (409).
+        """
         job = self._job(job_id)
-        if job.status in (COMPLETED, CANCELLED):
-            raise JobError(f"Print job {job_id} is already {job.status}.")
+        if job.status != PRINTING:
+            raise JobError(f"Print job {job_id} is {job.status}: only a printing job can be completed.")
         return await self._finish(job, COMPLETED, context)
 
     async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
@@ -347,24 +360,17 @@ class JobManager:
         self._creating.add(printer.printer_id)
         self.hass.async_create_task(self._auto_create(printer, discovered_on_startup), eager_start=True)
 
-    def _duplicate(self, printer_id: int, name: str, start: int | None, window_s: int) -> bool:
-        """Whether a job (or a dismissed one) already stands for this print: same printer and file, near in time."""
-        start_minute = None if start is None else start // 60
-        if (printer_id, name, start_minute) in self.store.dismissed:
+    def _already_tracked(self, printer_id: int, seen: SeenPrint, window_s: int) -> bool:
+        """Whether a job, or a deleted job's mark, already stands for the print a printer reports."""
+        mark = self.store.dismissed.get(printer_id)
+        if mark is not None and seen.is_dismissed_by(mark):
             return True
         now = dt_util.utcnow().timestamp()
-        for job in self.store.jobs.values():
-            if job.printer_id != printer_id or normalise_filename(self.filename_of(job)) != name:
-                continue
-            if job.status == PRINTING:
-                return True
-            when = job.printer_start_time or (
-                dt_util.parse_datetime(job.started_at).timestamp() if job.started_at else None  # type: ignore[union-attr]
-            )
-            reference = start if start is not None else now
-            if when is not None and abs(when - reference) <= window_s:
-                return True
-        return False
+        return any(
+            stands_for(job, self.filename_of(job), seen, now, window_s)
+            for job in self.store.jobs.values()
+            if job.printer_id == printer_id
+        )
 
     async def _auto_create(self, printer: PrinterCoordinator, discovered_on_startup: bool) -> None:
         """Create the job; a failure is logged and retried on the next report, monitoring goes on."""
@@ -374,7 +380,9 @@ class JobManager:
             job_name, filename = _printer_file(printer)
             start = printer.client.fields["start_time"]
             window = int(self.entry.runtime_data.settings[DEDUP_MINUTES]) * 60
-            if self._duplicate(printer.printer_id, normalise_filename(filename), start, window):
+            if self._already_tracked(
+                printer.printer_id, SeenPrint(normalise_filename(filename), start), window
+            ):
                 return
             now = dt_util.utcnow()
             started = dt_util.utc_from_timestamp(start) if start else now
@@ -418,18 +426,17 @@ class JobManager:
                 notification_id=f"{DOMAIN}_auto_job_{job.id}",
             )
 
-    async def async_delete_job(self, job_id: int) -> None:
-        """Delete a job record (Printernizer's DELETE); an auto-created print is not re-created."""
+    async def async_delete_job(self, job_id: int, *, stop: bool, context: Context | None = None) -> None:
+        """Remove a job, cancelling it first (its print stopped) with `stop`, as the seed's DELETE does.
+
+        Without `stop` (Printernizer's record delete) the printer is left alone. The print a deleted
+        job was running never comes back as an automatic job.
+        """
         job = self._job(job_id)
-        dismissed = None
-        if job.customer_info and job.customer_info.get("auto_created"):
-            start = job.printer_start_time
-            dismissed = (
-                job.printer_id,
-                normalise_filename(self.filename_of(job)),
-                None if start is None else start // 60,
-            )
-        await self.store.async_delete_job(job_id, dismissed)
+        running = SeenPrint.of_job(job, self.filename_of(job)) if job.status == PRINTING else None
+        if stop and job.status in OPEN_STATUSES:
+            await self.async_cancel_job(job_id, context)
+        await self.store.async_delete_job(job_id, running)
         self._changed()
 
     # --- following the printers --------------------------------------------------------------
@@ -454,6 +461,7 @@ class JobManager:
         previous = self._last_state.get(printer.printer_id)
         self._last_state[printer.printer_id] = state
         job = self.store.active_job(printer.printer_id)
+        seen = _seen_print(printer)
         if (
             state in _ENDINGS
             and previous in PRINTING_STATES
@@ -463,6 +471,17 @@ class JobManager:
             self.store.bed_clear[printer.printer_id] = False
             self.store.schedule_save()
             self._changed()
+        mark = self.store.dismissed.get(printer.printer_id)
+        if mark is not None and (state not in PRINTING_STATES or not seen.is_dismissed_by(mark)):
+            # The deleted job's print is over: a later print of the same file is a print of its own.
+            del self.store.dismissed[printer.printer_id]
+            self.store.schedule_save()
+        if job is not None and job.id not in self._cancelling and self._replaced(job, state, seen):
+            LOGGER.info("Job %s ends unseen: %s prints something else", job.id, printer.name)
+            status = unseen_end(job)
+            job.failure = ENDED_UNSEEN if status == FAILED else None
+            self.hass.async_create_task(self._finish(job, status), eager_start=True)
+            job = None
         if job is None:
             if state in PRINTING_STATES:
                 self._maybe_auto_create(printer, discovered_on_startup=fresh)
@@ -470,11 +489,14 @@ class JobManager:
         if job.id in self._cancelling:
             return
         if state in PRINTING_STATES:
-            changed = not job.seen_active
-            if changed:
-                # Seeing the print run is what lets its end end the job: saved now, not batched.
+            changed = False
+            if not job.seen_active or (job.printer_start_time is None and seen.start is not None):
+                # Seeing the print run binds the job to it (its start time) and lets its end end
+                # the job: saved now, not batched.
                 job.seen_active = True
+                job.printer_start_time = job.printer_start_time or seen.start
                 self.hass.async_create_task(self.store.async_save(), eager_start=True)
+                changed = True
             progress = fields["progress"] or 0
             remaining = fields["remaining_time"]
             if (progress, remaining) != (job.progress_percent, job.estimated_remaining_time):
@@ -489,6 +511,23 @@ class JobManager:
             LOGGER.debug("Job %s ends %s on %s", job.id, state, printer.name)
             self.hass.async_create_task(self._finish(job, _ENDINGS[state]), eager_start=True)
 
+    def _replaced(self, job: PrintJob, state: str, seen: SeenPrint) -> bool:
+        """Whether the printer reports another print than the job's (printed while nobody watched).
+
+        A print running now that is not the job's replaced it. An ended one replaced it only if the
+        job was seen running: before that, the end reported is the previous print's.
+        """
+        if state not in PRINTING_STATES and not (state in _ENDINGS and job.seen_active):
+            return False
+        return seen.is_other_than(SeenPrint.of_job(job, self.filename_of(job)))
+
+
+def _seen_print(printer: PrinterCoordinator) -> SeenPrint:
+    """The print a printer reports: its file ("" when it names none) and start time."""
+    fields = printer.client.fields
+    named = fields["gcode_file"] or fields["subtask_name"]
+    return SeenPrint(normalise_filename(_printer_file(printer)[1]) if named else "", fields["start_time"])
+
 
 def _printer_file(printer: PrinterCoordinator) -> tuple[str, str]:
     """(job name, file name) of what a printer prints, from its report."""
@@ -502,15 +541,10 @@ def _printer_file(printer: PrinterCoordinator) -> tuple[str, str]:
     return subtask or normalise_filename(base) or base, base
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The slicer's metadata of a file, as a dict; unknown fields when it cannot be read (blocking)."""
-    try:
-        from ..fileinfo import FileInfoError, read_file_info
-    except ImportError:  # pragma: no cover - the package ships it
-        return {}
+def read_metadata(path: Path, filename: str) -> dict[str, Any]:
+    """The slicer's metadata of a print file, as a dict (blocking); JobError (400) if it is not one."""
     try:
         info: dict[str, Any] = read_file_info(path).to_json_dict()
     except FileInfoError as err:
-        LOGGER.info("No metadata in %s: %s", path.name, err)
-        return {}
+        raise JobError(f"{filename} is not a sliced print file: {err}.", 400) from None
     return info

@@ -24,6 +24,7 @@ from ..rules.books.money import quantity_out
 from ..rules.books.records import Spool
 from ..rules.books.runs import Books
 from ..rules.settings import SPOOL_LOW_GRAMS, settings_of
+from .storage import StoreFromTheFuture
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
@@ -50,10 +51,6 @@ def signal_spool_added(entry_id: str) -> str:
 def spool_identifier(spool_id: str) -> tuple[str, str]:
     """The device registry identifier of a spool."""
     return (DOMAIN, f"{SPOOL_PREFIX}{spool_id}")
-
-
-class StoreFromTheFuture(Exception):
-    """The stored books were written by a newer major version; loading them would lose data."""
 
 
 class ProductionStore(Store[dict[str, Any]]):

@@ -14,10 +14,16 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
-from ..rules.jobs import PRINTING, QUEUED, JobError, PrintItem, PrintJob, iso
+from ..rules.jobs import PRINTING, QUEUED, JobError, PrintItem, PrintJob, SeenPrint, iso
 from ..rules.racks import Shelf, ShelfError
 
 STORAGE_VERSION: Final = 1
+
+
+class StoreFromTheFuture(Exception):
+    """A storage file was written by a newer major version; loading it would lose data."""
+
+
 # Progress is a fact the user can see again after a restart, but not one worth a disk write per percent.
 PROGRESS_SAVE_DELAY: Final = 10
 
@@ -218,7 +224,29 @@ class _StoredJobs(TypedDict):
     items: list[dict[str, Any]]
     jobs: list[dict[str, Any]]
     bed_clear: dict[str, bool]
-    dismissed: list[list[Any]]
+    # Printer id -> [file name, start] of a print whose job was deleted while it ran.
+    dismissed: dict[str, list[Any]]
+
+
+# 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print).
+JOBS_STORAGE_VERSION: Final = 2
+
+
+class JobsStorage(Store[_StoredJobs]):
+    """The jobs file, with its migrations."""
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> _StoredJobs:
+        if old_major_version > JOBS_STORAGE_VERSION:
+            raise StoreFromTheFuture(f"{self.key} is version {old_major_version}; update the integration.")
+        data = dict(old_data)
+        if old_major_version < 2:
+            # A minute is not a start time: keep the last file per printer, matched by name only.
+            data["dismissed"] = {
+                str(printer): [name, None] for printer, name, _minute in old_data.get("dismissed", [])
+            }
+        return data  # type: ignore[return-value]
 
 
 def _load[T](cls: type[T], raw: dict[str, Any]) -> T:
@@ -232,13 +260,13 @@ class JobStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
-        self._store: Store[_StoredJobs] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.jobs")
+        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs")
         self.items: dict[int, PrintItem] = {}
         self.jobs: dict[int, PrintJob] = {}
         self.bed_clear: dict[int, bool] = {}
-        # (printer id, normalised file name, start minute) of auto-created jobs the user deleted:
-        # the same print must not come back as a new job.
-        self.dismissed: set[tuple[int, str, int | None]] = set()
+        # The print each printer was printing when its job was deleted: it must not come back as an
+        # automatic job. One per printer, forgotten once the printer is seen doing something else.
+        self.dismissed: dict[int, SeenPrint] = {}
         self._next_item_id = 1
         self._next_job_id = 1
 
@@ -251,7 +279,8 @@ class JobStore:
         self.jobs = {job["id"]: _load(PrintJob, job) for job in stored["jobs"]}
         self.bed_clear = {int(key): value for key, value in stored.get("bed_clear", {}).items()}
         self.dismissed = {
-            (int(a), str(b), None if c is None else int(c)) for a, b, c in stored.get("dismissed", [])
+            int(printer): SeenPrint(str(name), None if start is None else int(start))
+            for printer, (name, start) in stored.get("dismissed", {}).items()
         }
         self._next_item_id = stored["next_item_id"]
         self._next_job_id = stored["next_job_id"]
@@ -263,7 +292,7 @@ class JobStore:
             "items": [asdict(item) for item in self.items.values()],
             "jobs": [asdict(job) for job in self.jobs.values()],
             "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
-            "dismissed": [list(key) for key in sorted(self.dismissed, key=str)],
+            "dismissed": {str(printer): [mark.name, mark.start] for printer, mark in self.dismissed.items()},
         }
 
     async def async_save(self) -> None:
@@ -303,11 +332,11 @@ class JobStore:
         await self.async_save()
         return item
 
-    async def async_delete_job(self, job_id: int, dismissed: tuple[int, str, int | None] | None) -> PrintJob:
-        """Forget a job; an auto-created one is remembered as dismissed."""
+    async def async_delete_job(self, job_id: int, running: SeenPrint | None) -> PrintJob:
+        """Forget a job; the print it was running (if any) is remembered, not to come back as a job."""
         job = self.jobs.pop(job_id)
-        if dismissed is not None:
-            self.dismissed.add(dismissed)
+        if running is not None:
+            self.dismissed[job.printer_id] = running
         await self.async_save()
         return job
 

@@ -1,0 +1,79 @@
+"""The job rules without Home Assistant: which print a job stands for, and what a deleted job blocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from custom_components.print_farm.rules.jobs import (
+    PrintJob,
+    SeenPrint,
+    iso,
+    normalise_filename,
+    stands_for,
+    unseen_end,
+)
+
+START = 1_767_261_600  # 2026-01-01 10:00 UTC
+WINDOW = 5 * 60
+
+
+def job(**values: object) -> PrintJob:
+    return PrintJob(
+        id=1, print_item_id=None, printer_id=1, ottoeject_id=None, priority=1, auto_start=False, **values
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("variant", ["cache/bracket.3mf", "BRACKET.gcode.3mf", "/sdcard/Bracket.gcode"])
+def test_the_same_print_under_another_name_variant(variant: str) -> None:
+    bound = job(printer_start_time=START)
+    assert stands_for(
+        bound, "Bracket.gcode.3mf", SeenPrint(normalise_filename(variant), START), START, WINDOW
+    )
+
+
+def test_a_reprint_is_another_print_whatever_the_window() -> None:
+    failed = job(status="FAILED", printer_start_time=START)
+    reprint = SeenPrint("bracket", START + 90)
+    assert not stands_for(failed, "Bracket.gcode.3mf", reprint, START + 90, WINDOW)
+    assert not stands_for(failed, "Other.3mf", SeenPrint("bracket", START), START, WINDOW)
+
+
+def test_the_minute_rule_only_without_a_start_time() -> None:
+    started = job(started_at=iso(datetime.fromtimestamp(START, UTC)))
+    unknown = SeenPrint("bracket", None)
+    assert stands_for(started, "bracket.3mf", unknown, START + WINDOW, WINDOW)
+    assert not stands_for(started, "bracket.3mf", unknown, START + WINDOW + 1, WINDOW)
+    # The printer gives a start time, the job has none of its own: not the same print.
+    assert not stands_for(started, "bracket.3mf", SeenPrint("bracket", START), START, WINDOW)
+
+
+def test_another_print_than_the_bound_one() -> None:
+    bound = SeenPrint("widget", START)
+    assert SeenPrint("widget", START + 1).is_other_than(bound)
+    assert SeenPrint("gear", START).is_other_than(bound)
+    assert not SeenPrint("widget", START).is_other_than(bound)
+    # Unknowns decide nothing: a job not yet bound to a start, a report naming no file.
+    assert not SeenPrint("widget", START).is_other_than(SeenPrint("widget", None))
+    assert not SeenPrint("", START).is_other_than(SeenPrint("widget", START))
+    assert SeenPrint("gear", START).is_other_than(SeenPrint("widget", None))
+
+
+def test_a_dismissed_mark_covers_its_print_only() -> None:
+    mark = SeenPrint("widget", START)
+    assert SeenPrint("widget", START).is_dismissed_by(mark)
+    assert not SeenPrint("widget", START + 90).is_dismissed_by(mark)
+    assert not SeenPrint("gear", START).is_dismissed_by(mark)
+    assert SeenPrint("widget", None).is_dismissed_by(mark)
+    assert SeenPrint("widget", START + 90).is_dismissed_by(SeenPrint("widget", None))
+
+
+def test_an_unseen_end_is_what_the_last_report_knew() -> None:
+    assert unseen_end(job(progress_percent=100)) == "COMPLETED"
+    assert unseen_end(job(progress_percent=99)) == "FAILED"
+
+
+def test_iso_treats_a_naive_instant_as_utc() -> None:
+    assert iso(datetime(2026, 1, 1, 10, 0)) == "2026-01-01T10:00:00.000Z"
+    assert iso(datetime(2026, 1, 1, 10, 0, tzinfo=UTC)) == "2026-01-01T10:00:00.000Z"
