@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from custom_components.print_farm.rules.jobs import (
+    Dismissed,
     PrintJob,
     SeenPrint,
     iso,
     normalise_filename,
+    printed_file,
     stands_for,
+    start_to_bind,
     unseen_end,
 )
 
@@ -52,8 +55,10 @@ def test_the_minute_rule_only_without_a_start_time() -> None:
 def test_another_print_than_the_bound_one() -> None:
     bound = SeenPrint("widget", START)
     assert SeenPrint("widget", START + 1).is_other_than(bound)
-    assert SeenPrint("gear", START).is_other_than(bound)
     assert not SeenPrint("widget", START).is_other_than(bound)
+    # Two start times decide alone: a report may carry a new name before or after its new start.
+    assert not SeenPrint("gear", START).is_other_than(bound)
+    assert SeenPrint("gear", None).is_other_than(bound)
     # Unknowns decide nothing: a job not yet bound to a start, a report naming no file.
     assert not SeenPrint("widget", START).is_other_than(SeenPrint("widget", None))
     assert not SeenPrint("", START).is_other_than(SeenPrint("widget", START))
@@ -61,12 +66,53 @@ def test_another_print_than_the_bound_one() -> None:
 
 
 def test_a_dismissed_mark_covers_its_print_only() -> None:
-    mark = SeenPrint("widget", START)
+    mark = Dismissed(SeenPrint("widget", START), seen_running=True)
     assert SeenPrint("widget", START).is_dismissed_by(mark)
     assert not SeenPrint("widget", START + 90).is_dismissed_by(mark)
     assert not SeenPrint("gear", START).is_dismissed_by(mark)
     assert SeenPrint("widget", None).is_dismissed_by(mark)
-    assert SeenPrint("widget", START + 90).is_dismissed_by(SeenPrint("widget", None))
+    assert SeenPrint("widget", START + 90).is_dismissed_by(
+        Dismissed(SeenPrint("widget", None), seen_running=True)
+    )
+
+
+def test_a_dismissed_mark_lasts_as_long_as_its_print() -> None:
+    # Deleted right after its start: stale reports of the previous print do not end the mark.
+    mark = Dismissed(SeenPrint("widget", START), seen_running=False)
+    assert not mark.outlived(False, SeenPrint("older", START - 600))
+    assert not mark.outlived(True, SeenPrint("widget", START))
+    assert mark.seen_running
+    assert mark.outlived(False, SeenPrint("widget", START))  # seen running, then ended
+    # Another print running ends it at once.
+    assert Dismissed(SeenPrint("widget", START), seen_running=False).outlived(
+        True, SeenPrint("gear", START + 60)
+    )
+
+
+@pytest.mark.parametrize(
+    ("gcode_file", "subtask", "expected"),
+    [
+        ("/data/Metadata/plate_1.gcode", "Bracket", ("Bracket", "Bracket.3mf")),
+        ("/data/Metadata/plate_2.gcode", "Part.3MF", ("Part.3MF", "Part.3MF")),
+        ("Widget.gcode.3mf", "Widget", ("Widget", "Widget.gcode.3mf")),
+        ("cube.gcode", None, ("cube", "cube.gcode")),
+        (None, None, (None, None)),
+        ("", "  ", (None, None)),
+    ],
+)
+def test_the_file_a_printer_reports(gcode_file: str | None, subtask: str | None, expected: tuple) -> None:
+    assert printed_file(gcode_file, subtask) == expected
+
+
+def test_a_job_binds_to_its_own_start_only() -> None:
+    sent = job(remote_filename="Widget.gcode.3mf", start_time_before=START - 3600)
+    # The first report after the start may still show the previous print's start: never bound.
+    assert start_to_bind(sent, "Widget.gcode.3mf", SeenPrint("widget", START - 3600)) is None
+    assert start_to_bind(sent, "Widget.gcode.3mf", SeenPrint("gear", START)) is None
+    assert start_to_bind(sent, "Widget.gcode.3mf", SeenPrint("widget", None)) is None
+    assert start_to_bind(sent, "Widget.gcode.3mf", SeenPrint("widget", START)) == START
+    assert start_to_bind(sent, "Widget.gcode.3mf", SeenPrint("", START)) == START
+    assert start_to_bind(job(printer_start_time=START), "x", SeenPrint("x", START + 5)) is None
 
 
 def test_an_unseen_end_is_what_the_last_report_knew() -> None:

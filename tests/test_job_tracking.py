@@ -17,7 +17,6 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
-from custom_components.print_farm.rules.jobs import SeenPrint
 from custom_components.print_farm.runtime.storage import JobStore
 from simulator.control import SimulatorControl
 
@@ -44,15 +43,6 @@ async def upload(client: TestClient, name: str, content: bytes = GCODE) -> aioht
     return await client.post(f"{API}/upload", data=form)
 
 
-async def restart(hass: HomeAssistant, entry: Any) -> None:
-    """Stop and start the integration, as a restart of Home Assistant does."""
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    await entry.runtime_data.printer_by_id(1).client.wait_for_first_report(10)
-
-
 async def test_a_reprint_while_home_assistant_was_down_is_a_job_of_its_own(
     hass: HomeAssistant, simulator: SimulatorControl, sim_printer: dict[str, Any], farm: Any
 ) -> None:
@@ -61,10 +51,10 @@ async def test_a_reprint_while_home_assistant_was_down_is_a_job_of_its_own(
     await start_outside(simulator, serial)
     jobs = farm.runtime_data.jobs
     await wait_until(hass, lambda: len(jobs.store.jobs) == 1)
-    await simulator.advance(serial, 600)
-    await wait_until(hass, lambda: jobs.store.jobs[1].progress_percent > 0)
+    first_progress = (await simulator.advance(serial, 600))["state"]["mc_percent"]
+    assert first_progress > 0
+    await wait_until(hass, lambda: jobs.store.jobs[1].progress_percent == first_progress)
     first_start = jobs.store.jobs[1].printer_start_time
-    first_progress = jobs.store.jobs[1].progress_percent
 
     assert await hass.config_entries.async_unload(farm.entry_id)
     await hass.async_block_till_done()
@@ -92,9 +82,9 @@ async def test_another_file_after_the_printer_was_offline_closes_the_job(
     jobs = farm.runtime_data.jobs
     printer = farm.runtime_data.printer_by_id(1)
     await wait_until(hass, lambda: len(jobs.store.jobs) == 1)
-    await simulator.advance(serial, 300)
-    await wait_until(hass, lambda: jobs.store.jobs[1].progress_percent > 0)
-    last_seen = jobs.store.jobs[1].progress_percent
+    reported = (await simulator.advance(serial, 300))["state"]["mc_percent"]
+    assert reported > 0
+    await wait_until(hass, lambda: jobs.store.jobs[1].progress_percent == reported)
     await simulator.offline(serial)
     await wait_until(hass, lambda: not printer.client.online, timeout=120)
     await simulator.advance(serial, 6 * 3600)  # it finishes, unseen
@@ -105,7 +95,7 @@ async def test_another_file_after_the_printer_was_offline_closes_the_job(
     await wait_until(hass, lambda: jobs.store.jobs[2].progress_percent > 0)
     old = jobs.store.jobs[1]
     # Its end was not seen: it ends as far as its last report knew, and keeps its own progress.
-    assert (old.status, old.failure, old.progress_percent) == ("FAILED", "ended_unseen", last_seen)
+    assert (old.status, old.failure, old.progress_percent) == ("FAILED", "ended_unseen", reported)
     assert jobs.filename_of(jobs.store.jobs[2]) == "Gear.gcode.3mf"
 
 
@@ -229,7 +219,7 @@ def _zip(members: dict[str, str]) -> bytes:
             _zip({"[Content_Types].xml": "<Types/>", "3D/3dmodel.model": "<model/>"}),
             "without sliced plates",
         ),
-        ("picture.gcode.3mf", b"\x89PNG\r\n\x1a\n" + bytes(200), "not a"),
+        ("picture.gcode.3mf", b"\x89PNG\r\n\x1a\n" + bytes(200), "not a G-code, bgcode or 3MF file"),
     ],
     ids=["random-bytes", "unsliced-project", "png"],
 )
@@ -248,7 +238,7 @@ async def test_upload_that_is_not_a_sliced_print_is_refused(
 
 
 async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_storage: dict[str, Any]) -> None:
-    """Version 1 kept deleted prints by start minute; version 2 keeps one print per printer."""
+    """Version 1 kept deleted prints by start minute; version 2 keeps one print per printer, by start."""
     job = {
         "id": 4, "print_item_id": None, "printer_id": 1, "ottoeject_id": None, "priority": 1,
         "auto_start": False, "status": "COMPLETED", "created_at": "2026-01-01T10:00:00.000Z",
@@ -264,18 +254,19 @@ async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_stor
             "items": [],
             "jobs": [job],
             "bed_clear": {"1": True},
-            "dismissed": [[1, "gear", 29_454_360], [1, "widget", 29_454_361], [2, "cog", None]],
+            "dismissed": [[1, "gear", 29_454_360], [2, "cog", None]],
         },
     }
     store = JobStore(hass)
     await store.async_load()
-    assert store.dismissed == {1: SeenPrint("widget", None), 2: SeenPrint("cog", None)}
+    # Version 1's marks were by start minute, for prints long over: none may block a new print.
+    assert store.dismissed == {}
     assert store.jobs[4].status == "COMPLETED"
     assert store.bed_clear == {1: True}
     await store.async_save()  # what the next change writes
     written = hass_storage["print_farm.jobs"]
     assert written["version"] == 2
-    assert written["data"]["dismissed"] == {"1": ["widget", None], "2": ["cog", None]}
+    assert written["data"]["dismissed"] == {}
     assert written["data"]["next_job_id"] == 5
 
 
@@ -287,3 +278,19 @@ async def test_jobs_store_from_a_newer_version_is_refused(
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert hass_storage["print_farm.jobs"]["version"] == 3  # left as it was, not overwritten
+
+
+async def test_a_print_the_reader_cannot_read_is_kept_without_metadata(
+    hass: HomeAssistant, client: TestClient, farm: Any
+) -> None:
+    """A newer binary G-code version is still a print: kept, its metadata unknown."""
+    newer = b"GCDE" + (2).to_bytes(4, "little") + (1).to_bytes(2, "little") + bytes(64)
+    response = await upload(client, "future.bgcode", newer)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert (body["filename"], body["estimated_print_time"], body["layer_count"]) == (
+        "future.bgcode",
+        None,
+        None,
+    )
+    assert list(farm.runtime_data.jobs.store.items) == [1]

@@ -101,6 +101,8 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         # Not in the seed: the file a job prints, also for a job created for a print started
         # elsewhere, which has no print item.
         "filename": farm.jobs.filename_of(job),
+        # Not in the seed: why a job failed (the printer's error code, or "ended_unseen").
+        "failure": job.failure,
     }
 
 

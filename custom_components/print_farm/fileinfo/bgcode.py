@@ -53,9 +53,13 @@ def read_bgcode(file: FileIO, size: int) -> FileInfo:
     if magic != MAGIC:
         raise FileInfoError("not a binary G-code file")
     if version != 1:
-        raise FileInfoError(f"binary G-code version {version} is not supported (only version 1)")
+        raise FileInfoError(
+            f"binary G-code version {version} is not supported (only version 1)", unsupported=True
+        )
     if checksum_type not in (0, 1):
-        raise FileInfoError(f"binary G-code with an unknown checksum type ({checksum_type})")
+        raise FileInfoError(
+            f"binary G-code with an unknown checksum type ({checksum_type})", unsupported=True
+        )
     crc_size = 4 * checksum_type
 
     values = HeaderValues()

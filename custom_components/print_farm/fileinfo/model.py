@@ -17,7 +17,14 @@ class FileInfoError(ValueError):
     The only exception `read_file_info` raises: unreadable files (missing, not a regular file,
     permission denied), files of another kind, and damaged or hostile ones (truncated headers,
     ZIP bombs, archives with absurd directories) all end here, with a message for a person.
+    `unsupported` is true when the file may well be a print this reader cannot read (a newer binary
+    G-code version, an unsupported compression, a reader error), not one that is no print at all.
     """
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        """Keep the message and whether the file may still be a print."""
+        super().__init__(message)
+        self.unsupported = unsupported
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,4 +52,6 @@ def read_file_info(path: Path | str, *, count_layers: bool = True) -> FileInfo:
         raise FileInfoError(f"cannot read the file: {err.strerror or err}") from err
     except Exception as err:
         # A damaged file that got past the checks: still the documented exception, never another.
-        raise FileInfoError(f"internal error while reading the file ({type(err).__name__}: {err})") from err
+        raise FileInfoError(
+            f"internal error while reading the file ({type(err).__name__}: {err})", unsupported=True
+        ) from err

@@ -168,7 +168,9 @@ def stream(file: FileIO, size: int, member: Member, limit: int) -> Iterator[byte
     directory states (the stream is stopped there, so a lying ZIP bomb costs at most its claim).
     """
     if not member.readable:
-        raise FileInfoError(f"{member.name} is encrypted or compressed with an unsupported method")
+        raise FileInfoError(
+            f"{member.name} is encrypted or compressed with an unsupported method", unsupported=True
+        )
     check_sizes(member)
     start = data_offset(file, size, member)
     limit = min(limit, member.size)

@@ -84,6 +84,8 @@ class PrintJob:
     filename: str | None = None
     customer_info: dict[str, Any] | None = None
     printer_start_time: int | None = None  # unix seconds, as the printer reports it
+    # The start the printer showed before this job was sent there: never this job's own.
+    start_time_before: int | None = None
 
 
 def minutes(seconds: int | None) -> int | None:
@@ -113,16 +115,72 @@ class SeenPrint:
         return cls(normalise_filename(filename), job.printer_start_time)
 
     def is_other_than(self, bound: SeenPrint) -> bool:
-        """Whether this is another print than the one a job is bound to; what is unknown decides nothing."""
-        if bound.start is not None and self.start is not None and bound.start != self.start:
-            return True
+        """Whether this is another print than the one a job is bound to.
+
+        Two start times decide alone (a printer starts one print a second, and a report may carry a
+        new name before or after its new start); names decide only when a start is unknown, and
+        what is unknown decides nothing.
+        """
+        if bound.start is not None and self.start is not None:
+            return bound.start != self.start
         return bool(bound.name and self.name and bound.name != self.name)
 
-    def is_dismissed_by(self, mark: SeenPrint) -> bool:
+    def is_dismissed_by(self, mark: Dismissed) -> bool:
         """Whether a deleted job's mark stands for this print (the same file, the same start if known)."""
-        return mark.name == self.name and (
-            mark.start is None or self.start is None or mark.start == self.start
+        other = mark.print
+        return other.name == self.name and (
+            other.start is None or self.start is None or other.start == self.start
         )
+
+
+@dataclass(slots=True)
+class Dismissed:
+    """The print a job was running when it was deleted: it must not come back as an automatic job."""
+
+    print: SeenPrint
+    seen_running: bool
+
+    def outlived(self, printing: bool, seen: SeenPrint) -> bool:
+        """Whether the mark's print is over, after a report (and note when it is seen running).
+
+        Over when the printer prints another print, or stops printing after this one was seen
+        running: a stale report from before it started does not end it.
+        """
+        if printing:
+            if not seen.is_dismissed_by(self):
+                return True
+            self.seen_running = True
+            return False
+        return self.seen_running
+
+
+def printed_file(gcode_file: str | None, subtask_name: str | None) -> tuple[str | None, str | None]:
+    """(job name, file name) of what a printer reports printing; None where it names nothing.
+
+    X1 and H2 printers report the plate inside the project (`Metadata/plate_1.gcode`) with the
+    project's name as the subtask: the project's name says more.
+    """
+    base = (gcode_file or "").replace("\\", "/").rsplit("/", 1)[-1]
+    subtask = (subtask_name or "").strip() or None
+    if not base or (base.startswith("plate_") and subtask):
+        if subtask is None:
+            return None, None
+        base = subtask if subtask.lower().endswith(".3mf") else f"{subtask}.3mf"
+    return subtask or normalise_filename(base) or base, base
+
+
+def start_to_bind(job: PrintJob, filename: str | None, seen: SeenPrint) -> int | None:
+    """The start time a running job learns from a report, if this report can give it.
+
+    Never the start the printer showed before the job was sent (a first report may still carry the
+    previous print's), and only from a report of the job's own file.
+    """
+    if job.printer_start_time is not None or seen.start is None or seen.start == job.start_time_before:
+        return None
+    own = normalise_filename(filename)
+    if own and seen.name and own != seen.name:
+        return None
+    return seen.start
 
 
 def stands_for(job: PrintJob, filename: str | None, seen: SeenPrint, now: float, window_s: int) -> bool:

@@ -27,6 +27,7 @@ from ..rules.jobs import (
     OPEN_STATUSES,
     PRINTING,
     QUEUED,
+    Dismissed,
     JobError,
     PrintItem,
     PrintJob,
@@ -34,7 +35,9 @@ from ..rules.jobs import (
     iso,
     minutes,
     normalise_filename,
+    printed_file,
     stands_for,
+    start_to_bind,
     unseen_end,
 )
 from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
@@ -264,6 +267,8 @@ class JobManager:
         if printer.printer_id in self._starting:  # checked and taken with no await in between
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
         self._starting.add(printer.printer_id)
+        # What the printer shows now is the previous print: this job must never bind to it.
+        start_before = printer.client.fields["start_time"]
         try:
             await printer.async_upload(self.item_path(item), item.filename)
             await printer.async_start_print(item.filename, plate=job.plate)
@@ -274,6 +279,7 @@ class JobManager:
         job.status = PRINTING
         job.started_at = iso(dt_util.utcnow())
         job.remote_filename = item.filename
+        job.start_time_before = start_before
         # The printer may have reported PREPARE before this line: that counts as seen.
         job.seen_active = printer.client.fields["gcode_state"] in PRINTING_STATES
         job.progress_percent = 0
@@ -377,12 +383,12 @@ class JobManager:
         try:
             if self.store.active_job(printer.printer_id) is not None:
                 return
-            job_name, filename = _printer_file(printer)
+            job_name, filename = printed_file(
+                printer.client.fields["gcode_file"], printer.client.fields["subtask_name"]
+            )
             start = printer.client.fields["start_time"]
             window = int(self.entry.runtime_data.settings[DEDUP_MINUTES]) * 60
-            if self._already_tracked(
-                printer.printer_id, SeenPrint(normalise_filename(filename), start), window
-            ):
+            if self._already_tracked(printer.printer_id, _seen_print(printer), window):
                 return
             now = dt_util.utcnow()
             started = dt_util.utc_from_timestamp(start) if start else now
@@ -421,7 +427,7 @@ class JobManager:
         if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
             persistent_notification.async_create(
                 self.hass,
-                f"Job auto-created: {job_name} on {printer.name}",
+                f"Job auto-created: {job_name or 'a print'} on {printer.name}",
                 title="Print Farm",
                 notification_id=f"{DOMAIN}_auto_job_{job.id}",
             )
@@ -433,10 +439,15 @@ class JobManager:
         job was running never comes back as an automatic job.
         """
         job = self._job(job_id)
-        running = SeenPrint.of_job(job, self.filename_of(job)) if job.status == PRINTING else None
+        if job.status == PRINTING:
+            # Marked before the printer is told to stop: its next reports must already find it.
+            self.store.dismissed[job.printer_id] = Dismissed(
+                SeenPrint.of_job(job, self.filename_of(job)), seen_running=job.seen_active
+            )
+            await self.store.async_save()
         if stop and job.status in OPEN_STATUSES:
             await self.async_cancel_job(job_id, context)
-        await self.store.async_delete_job(job_id, running)
+        await self.store.async_delete_job(job_id)
         self._changed()
 
     # --- following the printers --------------------------------------------------------------
@@ -472,10 +483,14 @@ class JobManager:
             self.store.schedule_save()
             self._changed()
         mark = self.store.dismissed.get(printer.printer_id)
-        if mark is not None and (state not in PRINTING_STATES or not seen.is_dismissed_by(mark)):
-            # The deleted job's print is over: a later print of the same file is a print of its own.
-            del self.store.dismissed[printer.printer_id]
-            self.store.schedule_save()
+        if mark is not None:
+            was_seen = mark.seen_running
+            if mark.outlived(state in PRINTING_STATES, seen):
+                # The deleted job's print is over: a later print of the same file is a print of its own.
+                del self.store.dismissed[printer.printer_id]
+                self.store.schedule_save()
+            elif mark.seen_running != was_seen:
+                self.store.schedule_save()
         if job is not None and job.id not in self._cancelling and self._replaced(job, state, seen):
             LOGGER.info("Job %s ends unseen: %s prints something else", job.id, printer.name)
             status = unseen_end(job)
@@ -490,11 +505,16 @@ class JobManager:
             return
         if state in PRINTING_STATES:
             changed = False
-            if not job.seen_active or (job.printer_start_time is None and seen.start is not None):
-                # Seeing the print run binds the job to it (its start time) and lets its end end
-                # the job: saved now, not batched.
+            filename = self.filename_of(job)
+            start = start_to_bind(job, filename, seen)
+            learnt_name = not normalise_filename(filename) and seen.name
+            if not job.seen_active or start is not None or learnt_name:
+                # Seeing the print run binds the job to it (its start time, its file when the job
+                # had none) and lets its end end the job: saved now, not batched.
                 job.seen_active = True
-                job.printer_start_time = job.printer_start_time or seen.start
+                job.printer_start_time = job.printer_start_time or start
+                if learnt_name:
+                    job.filename = job.remote_filename = _reported_file(printer)
                 self.hass.async_create_task(self.store.async_save(), eager_start=True)
                 changed = True
             progress = fields["progress"] or 0
@@ -522,29 +542,27 @@ class JobManager:
         return seen.is_other_than(SeenPrint.of_job(job, self.filename_of(job)))
 
 
+def _reported_file(printer: PrinterCoordinator) -> str | None:
+    """The file a printer reports printing, or None when it names none."""
+    return printed_file(printer.client.fields["gcode_file"], printer.client.fields["subtask_name"])[1]
+
+
 def _seen_print(printer: PrinterCoordinator) -> SeenPrint:
     """The print a printer reports: its file ("" when it names none) and start time."""
-    fields = printer.client.fields
-    named = fields["gcode_file"] or fields["subtask_name"]
-    return SeenPrint(normalise_filename(_printer_file(printer)[1]) if named else "", fields["start_time"])
-
-
-def _printer_file(printer: PrinterCoordinator) -> tuple[str, str]:
-    """(job name, file name) of what a printer prints, from its report."""
-    fields = printer.client.fields
-    subtask = fields["subtask_name"]
-    gcode_file = fields["gcode_file"]
-    base = (gcode_file or "").replace("\\", "/").rsplit("/", 1)[-1]
-    # X1s report the plate inside the project (Metadata/plate_1.gcode): the project's name says more.
-    if not base or (base.startswith("plate_") and subtask):
-        base = f"{subtask}.3mf" if subtask else "unknown"
-    return subtask or normalise_filename(base) or base, base
+    return SeenPrint(normalise_filename(_reported_file(printer)), printer.client.fields["start_time"])
 
 
 def read_metadata(path: Path, filename: str) -> dict[str, Any]:
-    """The slicer's metadata of a print file, as a dict (blocking); JobError (400) if it is not one."""
+    """The slicer's metadata of a print file, as a dict (blocking).
+
+    JobError (400) when the file is no sliced print; a print the reader cannot read (a newer
+    format version, say) is kept with its metadata unknown.
+    """
     try:
         info: dict[str, Any] = read_file_info(path).to_json_dict()
     except FileInfoError as err:
+        if err.unsupported:
+            LOGGER.info("No metadata in %s: %s", filename, err)
+            return {}
         raise JobError(f"{filename} is not a sliced print file: {err}.", 400) from None
     return info

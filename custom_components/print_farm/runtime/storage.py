@@ -14,7 +14,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
-from ..rules.jobs import PRINTING, QUEUED, JobError, PrintItem, PrintJob, SeenPrint, iso
+from ..rules.jobs import PRINTING, QUEUED, Dismissed, JobError, PrintItem, PrintJob, SeenPrint, iso
 from ..rules.racks import Shelf, ShelfError
 
 STORAGE_VERSION: Final = 1
@@ -224,11 +224,12 @@ class _StoredJobs(TypedDict):
     items: list[dict[str, Any]]
     jobs: list[dict[str, Any]]
     bed_clear: dict[str, bool]
-    # Printer id -> [file name, start] of a print whose job was deleted while it ran.
+    # Printer id -> [file name, start, seen running] of a print whose job was deleted while it ran.
     dismissed: dict[str, list[Any]]
 
 
-# 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print).
+# 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
+# jobs may have `start_time_before`.
 JOBS_STORAGE_VERSION: Final = 2
 
 
@@ -242,10 +243,9 @@ class JobsStorage(Store[_StoredJobs]):
             raise StoreFromTheFuture(f"{self.key} is version {old_major_version}; update the integration.")
         data = dict(old_data)
         if old_major_version < 2:
-            # A minute is not a start time: keep the last file per printer, matched by name only.
-            data["dismissed"] = {
-                str(printer): [name, None] for printer, name, _minute in old_data.get("dismissed", [])
-            }
+            # Version 1 marked deleted automatic jobs by start minute and did not say which was the
+            # newest; their prints are long over. Marks that could block a new print are dropped.
+            data["dismissed"] = {}
         return data  # type: ignore[return-value]
 
 
@@ -266,7 +266,7 @@ class JobStore:
         self.bed_clear: dict[int, bool] = {}
         # The print each printer was printing when its job was deleted: it must not come back as an
         # automatic job. One per printer, forgotten once the printer is seen doing something else.
-        self.dismissed: dict[int, SeenPrint] = {}
+        self.dismissed: dict[int, Dismissed] = {}
         self._next_item_id = 1
         self._next_job_id = 1
 
@@ -279,8 +279,8 @@ class JobStore:
         self.jobs = {job["id"]: _load(PrintJob, job) for job in stored["jobs"]}
         self.bed_clear = {int(key): value for key, value in stored.get("bed_clear", {}).items()}
         self.dismissed = {
-            int(printer): SeenPrint(str(name), None if start is None else int(start))
-            for printer, (name, start) in stored.get("dismissed", {}).items()
+            int(printer): Dismissed(SeenPrint(str(name), None if start is None else int(start)), bool(seen))
+            for printer, (name, start, seen) in stored.get("dismissed", {}).items()
         }
         self._next_item_id = stored["next_item_id"]
         self._next_job_id = stored["next_job_id"]
@@ -292,7 +292,10 @@ class JobStore:
             "items": [asdict(item) for item in self.items.values()],
             "jobs": [asdict(job) for job in self.jobs.values()],
             "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
-            "dismissed": {str(printer): [mark.name, mark.start] for printer, mark in self.dismissed.items()},
+            "dismissed": {
+                str(printer): [mark.print.name, mark.print.start, mark.seen_running]
+                for printer, mark in self.dismissed.items()
+            },
         }
 
     async def async_save(self) -> None:
@@ -332,11 +335,9 @@ class JobStore:
         await self.async_save()
         return item
 
-    async def async_delete_job(self, job_id: int, running: SeenPrint | None) -> PrintJob:
-        """Forget a job; the print it was running (if any) is remembered, not to come back as a job."""
+    async def async_delete_job(self, job_id: int) -> PrintJob:
+        """Forget a job."""
         job = self.jobs.pop(job_id)
-        if running is not None:
-            self.dismissed[job.printer_id] = running
         await self.async_save()
         return job
 

@@ -253,7 +253,7 @@ class BambuClient:
                 "command": "project_file",
                 "param": f"Metadata/plate_{plate}.gcode",
                 "url": f"file:///sdcard/{filename}",
-                "subtask_name": filename.removesuffix(".3mf").removesuffix(".gcode"),
+                "subtask_name": _project_name(filename),
                 "use_ams": use_ams,
                 "ams_mapping": ams_mapping if ams_mapping is not None else [],
                 "bed_leveling": bed_leveling,
@@ -469,3 +469,11 @@ async def probe(
         await client.stop()
     assert client.fingerprint is not None
     return client.fingerprint, client.version or parse_version({}, serial)
+
+
+def _project_name(filename: str) -> str:
+    """A project's name as the printer shows it: the file name without .gcode.3mf or .3mf, any case."""
+    for suffix in (".gcode.3mf", ".3mf"):
+        if filename.lower().endswith(suffix):
+            return filename[: -len(suffix)]
+    return filename
