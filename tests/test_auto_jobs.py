@@ -75,7 +75,9 @@ async def test_print_started_elsewhere_becomes_one_job(
     assert len(farm.runtime_data.jobs.store.jobs) == 1
     # It follows the print to its end like any job.
     await simulator.advance(sim_printer["serial"], 6 * 3600)
-    await wait_until(hass, lambda: farm.runtime_data.jobs.store.jobs[1].status == "COMPLETED")
+    await wait_until(hass, lambda: farm.runtime_data.jobs.store.jobs[1].stage == "awaiting_removal")
+    assert (await (await client.get(f"{V1}/jobs/1")).json())["status"] == "running"  # its plate is on the bed
+    assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
     assert (await (await client.get(f"{V1}/jobs/1")).json())["status"] == "completed"
 
 

@@ -238,7 +238,7 @@ async def test_upload_that_is_not_a_sliced_print_is_refused(
 
 
 async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_storage: dict[str, Any]) -> None:
-    """Version 1 kept deleted prints by start minute; version 2 keeps one print per printer, by start."""
+    """Version 1 kept deleted prints by start minute (2 keeps one per printer, by start); 3 has stages."""
     job = {
         "id": 4, "print_item_id": None, "printer_id": 1, "ottoeject_id": None, "priority": 1,
         "auto_start": False, "status": "COMPLETED", "created_at": "2026-01-01T10:00:00.000Z",
@@ -252,7 +252,7 @@ async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_stor
             "next_item_id": 1,
             "next_job_id": 5,
             "items": [],
-            "jobs": [job],
+            "jobs": [job, {**job, "id": 5, "status": "PRINTING", "progress_percent": 40}],
             "bed_clear": {"1": True},
             "dismissed": [[1, "gear", 29_454_360], [2, "cog", None]],
         },
@@ -261,11 +261,12 @@ async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_stor
     await store.async_load()
     # Version 1's marks were by start minute, for prints long over: none may block a new print.
     assert store.dismissed == {}
-    assert store.jobs[4].status == "COMPLETED"
+    assert (store.jobs[4].status, store.jobs[4].stage) == ("COMPLETED", "completed")
+    assert (store.jobs[5].status, store.jobs[5].stage) == ("PRINTING", "printing")
     assert store.bed_clear == {1: True}
     await store.async_save()  # what the next change writes
     written = hass_storage["print_farm.jobs"]
-    assert written["version"] == 2
+    assert written["version"] == 3
     assert written["data"]["dismissed"] == {}
     assert written["data"]["next_job_id"] == 5
 
@@ -294,3 +295,32 @@ async def test_a_print_the_reader_cannot_read_is_kept_without_metadata(
         None,
     )
     assert list(farm.runtime_data.jobs.store.items) == [1]
+
+
+async def test_the_seeds_client_completes_after_removing_the_plate(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    farm: Any,
+) -> None:
+    """A print finishes; the job completes when the plate is off: here the seed's client says so."""
+    assert (await upload(client, "cube.gcode")).status == 200
+    await client.post(API, json={"print_item_id": 1, "printer_id": 1})
+    assert (await client.post(f"{API}/1/start")).status == 202
+    jobs = farm.runtime_data.jobs
+    printer = farm.runtime_data.printer_by_id(1)
+    await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"))
+    finished = async_capture_events(hass, "print_farm_job_finished")
+    await simulator.advance(sim_printer["serial"], 6 * 3600)
+    await wait_until(hass, lambda: jobs.store.jobs[1].stage == "awaiting_removal")
+    assert finished == []
+    assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "off"
+    response = await client.post(f"{API}/1/complete")
+    assert response.status == 200
+    assert (await response.json())["status"] == "COMPLETED"
+    await hass.async_block_till_done()
+    assert [event.data["job"]["orchestration_status"] for event in finished] == ["completed"]
+    assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "on"  # the plate is off
+    await client.post(API, json={"print_item_id": 1, "printer_id": 1})
+    assert (await client.post(f"{API}/2/start")).status == 202

@@ -94,10 +94,10 @@ async def test_upload_refusals_leave_nothing(hass: HomeAssistant, client: TestCl
     source = Path(hass.config.path("incoming.gcode"))
     await hass.async_add_executor_job(source.write_bytes, GCODE)
     with (
-        patch("custom_components.print_farm.runtime.jobs.read_metadata", side_effect=OSError("disk full")),
+        patch("custom_components.print_farm.runtime.items.read_metadata", side_effect=OSError("disk full")),
         pytest.raises(OSError, match="disk full"),
     ):
-        await farm.runtime_data.jobs.async_add_item(source, "x.gcode", move=False)
+        await farm.runtime_data.jobs.items.async_add(source, "x.gcode", move=False)
     files = Path(hass.config.path("print_farm"))
     left = await hass.async_add_executor_job(lambda: [p.name for p in files.rglob("*") if p.is_file()])
     assert left == [], left
@@ -132,6 +132,7 @@ async def test_job_crud(hass: HomeAssistant, client: TestClient) -> None:
         {
             "id": 1, "print_item_id": 1, "printer_id": 1, "ottoeject_id": None, "status": "QUEUED", "priority": 2,
             "progress_percent": 0, "estimated_remaining_time": None, "created_at": body["created_at"], "started_at": None,
+            "orchestration_status": "waiting",
         }
     ]  # fmt: skip
     detail = await (await client.get(f"{API}/1")).json()
@@ -209,23 +210,38 @@ async def test_whole_print_from_a_3mf(
     job = await (await client.get(f"{API}/1")).json()
     assert job["status"] == "PRINTING"
     assert job["progress_percent"] > 0
+    # The print finishes: the job waits at 100 % for its plate to come off the printer.
+    removal = async_capture_events(hass, "print_farm_workflow_awaiting_removal")
     await simulator.advance(sim_printer["serial"], 3600)
-    await wait_until(hass, lambda: farm.runtime_data.jobs.store.jobs[1].status == "COMPLETED")
+    await wait_until(hass, lambda: farm.runtime_data.jobs.store.jobs[1].stage == "awaiting_removal")
     job = await (await client.get(f"{API}/1")).json()
-    assert job["status"] == "COMPLETED"
-    assert job["completed_at"]
-    assert job["progress_percent"] == 100
-    assert [call.data["job"] for call in calls] == [1]
-    state = hass.states.get("event.print_farm_print_job")
-    assert state.attributes["event_type"] == "finished"
+    assert (job["status"], job["orchestration_status"], job["progress_percent"]) == (
+        "PRINTING",
+        "awaiting_removal",
+        100,
+    )
+    assert job["completed_at"] is None
+    assert [(event.data["job_id"], event.data["filename"]) for event in removal] == [(1, "bracket.gcode.3mf")]
+    assert calls == []
     assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "off"
 
     # Not started again until the bed is known clear.
     await client.post(API, json={"print_item_id": item["print_item_id"], "printer_id": 1})
     response = await client.post(f"{API}/2/start")
     assert response.status == 409
-    assert "bed" in (await response.json())["message"]
+    # A person takes the plate off: the job completes.
     assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
+    job = await (await client.get(f"{API}/1")).json()
+    assert (job["status"], job["orchestration_status"], job["progress_percent"]) == (
+        "COMPLETED",
+        "completed",
+        100,
+    )
+    assert job["completed_at"]
+    await hass.async_block_till_done()
+    assert [call.data["job"] for call in calls] == [1]
+    state = hass.states.get("event.print_farm_print_job")
+    assert state.attributes["event_type"] == "finished"
     assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "on"
     assert (await client.post(f"{API}/2/start")).status == 202
     await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"))

@@ -196,7 +196,7 @@ def _job_call[T](
 async def _add_print_item(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
     path = await _allowed_file(call)
     filename = _printable_name(call.data.get(ATTR_FILENAME) or path.name)
-    item = await jobs.async_add_item(path, filename, move=False)
+    item = await jobs.items.async_add(path, filename, move=False)
     return {"print_item_id": item.id, **item_body(item)}
 
 
@@ -225,7 +225,7 @@ async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
 
 @_job_call
 async def _mark_bed_clear(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
-    await jobs.async_set_bed_clear(_printer(call.hass, call).printer_id)
+    await jobs.async_set_bed_clear(_printer(call.hass, call).printer_id, context=call.context)
     return None
 
 

@@ -2,7 +2,8 @@
 
 `print_farm_job_<transition>` carries `{"job": <GET /print-jobs/{id} body>}`; a job created for a
 print started elsewhere is first announced as `print_farm_job_auto_created` with its Printernizer
-body. Automations trigger on these; websocket clients get them with `subscribe_events`.
+body. Every change of a job's stage fires `print_farm_workflow_<stage>`. Automations trigger on
+these; websocket clients get them with `subscribe_events`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from ..const import DOMAIN
 from ..rules.jobs import CANCELLED, COMPLETED, FAILED, PRINTING, QUEUED, PrintJob
 from ..runtime.farm import PrintFarm
+from ..runtime.jobs import AUTO_CREATED, STAGE_CHANGED
 from .print_jobs import job_detail_body
 from .v1 import v1_body
 
@@ -32,13 +34,30 @@ JOB_EVENTS: Final = {
 }
 
 
+def workflow_event(stage: str) -> str:
+    """The bus event of a job reaching a stage: print_farm_workflow_awaiting_removal, ..."""
+    return f"{DOMAIN}_workflow_{stage}"
+
+
 @callback
 def async_announce_jobs(hass: HomeAssistant, farm: PrintFarm) -> CALLBACK_TYPE:
     """Fire a bus event for every transition of the farm's jobs; returns the function that stops it."""
 
     @callback
-    def announce(job: PrintJob, context: Context | None, auto_created: bool) -> None:
-        if auto_created:
+    def announce(job: PrintJob, context: Context | None, what: str) -> None:
+        if what == STAGE_CHANGED:
+            hass.bus.async_fire(
+                workflow_event(job.stage),
+                {
+                    "job_id": job.id,
+                    "printer_id": job.printer_id,
+                    "stage": job.stage,
+                    "filename": farm.jobs.filename_of(job),
+                },
+                context=context,
+            )
+            return
+        if what == AUTO_CREATED:
             hass.bus.async_fire(EVENT_JOB_AUTO_CREATED, v1_body(farm.jobs, job))
         hass.bus.async_fire(JOB_EVENTS[job.status], {"job": job_detail_body(farm, job)}, context=context)
 

@@ -70,6 +70,8 @@ def job_body(job: PrintJob) -> dict[str, Any]:
         "estimated_remaining_time": job.estimated_remaining_time,
         "created_at": job.created_at,
         "started_at": job.started_at,
+        # Not in the seed's job: its stage, the seed's orchestration_status.
+        "orchestration_status": job.stage,
     }
 
 
@@ -103,6 +105,7 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         "filename": farm.jobs.filename_of(job),
         # Not in the seed: why a job failed (the printer's error code, or "ended_unseen").
         "failure": job.failure,
+        "orchestration_status": job.stage,
     }
 
 
@@ -145,7 +148,7 @@ class UploadItemView(_JobView):
             max_bytes=self.farm().settings[MAX_UPLOAD_MB] * 1024 * 1024,
         )
         try:
-            item = await jobs.async_add_item(received.path, received.filename, move=True)
+            item = await jobs.items.async_add(received.path, received.filename, move=True)
         except JobError as err:
             raise _job_error(err) from None
         finally:
@@ -378,7 +381,7 @@ class ItemView(_JobView):
     async def delete(self, request: web.Request, item_id: str) -> web.Response:
         """Delete it unless a job uses it."""
         try:
-            await self.jobs().async_remove_item(int_id(item_id, "Print item"))
+            await self.jobs().items.async_remove(int_id(item_id, "Print item"))
         except JobError as err:
             raise _job_error(err) from None
         return self.json({"message": "Print item deleted successfully"})
@@ -400,7 +403,7 @@ class BedClearView(FarmView):
         """Mark the bed clear, so that the next job may start."""
         number = int_id(printer_id, "Printer")
         try:
-            await self.farm().jobs.async_set_bed_clear(number)
+            await self.farm().jobs.async_set_bed_clear(number, context=self.context(request))
         except JobError as err:
             raise _job_error(err) from None
         return self.json({"id": number, "bed_clear": True, "message": "Bed marked clear"})

@@ -20,6 +20,20 @@ OPEN_STATUSES: Final = frozenset({QUEUED, PRINTING})
 # A job's `failure` when its printer was found printing another print before this one's end was seen.
 ENDED_UNSEEN: Final = "ended_unseen"
 
+# A job's stage, the seed's `orchestration_status`: finer than its status (docs/API.md lists them).
+WAITING: Final = "waiting"  # QUEUED: waits to be started
+STAGE_PRINTING: Final = "printing"  # PRINTING: the printer prepares or prints it
+STAGE_PAUSED: Final = "paused"  # PRINTING: the printer paused it
+AWAITING_REMOVAL: Final = "awaiting_removal"  # PRINTING at 100 %: printed, its plate waits for a person
+RUNNING_STAGES: Final = frozenset({STAGE_PRINTING, STAGE_PAUSED})
+STAGE_OF_STATUS: Final = {
+    QUEUED: WAITING,
+    PRINTING: STAGE_PRINTING,
+    COMPLETED: "completed",
+    FAILED: "failed",
+    CANCELLED: "cancelled",
+}
+
 
 class JobError(ValueError):
     """An operation on a job or item that its state does not allow; `status` is the REST answer."""
@@ -86,6 +100,7 @@ class PrintJob:
     printer_start_time: int | None = None  # unix seconds, as the printer reports it
     # The start the printer showed before this job was sent there: never this job's own.
     start_time_before: int | None = None
+    stage: str = WAITING
 
 
 def minutes(seconds: int | None) -> int | None:

@@ -8,8 +8,6 @@ bodies, so that no body is built here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-import shutil
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components import persistent_notification
@@ -17,9 +15,9 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
-from ..fileinfo import FileInfoError, read_file_info
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.jobs import (
+    AWAITING_REMOVAL,
     CANCELLED,
     COMPLETED,
     ENDED_UNSEEN,
@@ -27,9 +25,12 @@ from ..rules.jobs import (
     OPEN_STATUSES,
     PRINTING,
     QUEUED,
+    RUNNING_STAGES,
+    STAGE_OF_STATUS,
+    STAGE_PAUSED,
+    STAGE_PRINTING,
     Dismissed,
     JobError,
-    PrintItem,
     PrintJob,
     SeenPrint,
     iso,
@@ -41,6 +42,7 @@ from ..rules.jobs import (
     unseen_end,
 )
 from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
+from .items import PrintItems
 from .printer import PrinterCoordinator, PrinterUnavailableError
 from .storage import JobStore
 
@@ -53,8 +55,12 @@ _JOB_FIELDS: Final = frozenset(
     {"gcode_state", "progress", "remaining_time", "start_time", "gcode_file", "subtask_name", FIELD_ONLINE}
 )
 
-# Told of a job's transition: (job, context, whether the job was just created for a print started elsewhere).
-type JobAnnouncer = Callable[[PrintJob, Context | None, bool], None]
+# What an announcer is told of: a job's status changed, a job was created for a print started
+# elsewhere (its status is PRINTING), or a job's stage changed.
+STATUS_CHANGED: Final = "status"
+AUTO_CREATED: Final = "auto_created"
+STAGE_CHANGED: Final = "stage"
+type JobAnnouncer = Callable[[PrintJob, Context | None, str], None]
 
 
 class JobManager:
@@ -65,7 +71,7 @@ class JobManager:
         self.hass = hass
         self.entry = entry
         self.store = JobStore(hass)
-        self.files = Path(hass.config.path(DOMAIN, "files"))
+        self.items = PrintItems(hass, self.store)
         self._listeners: list[CALLBACK_TYPE] = []
         self._announcers: list[JobAnnouncer] = []
         self._last_state: dict[int, str | None] = {}
@@ -89,7 +95,7 @@ class JobManager:
 
     @callback
     def async_add_announcer(self, announcer: JobAnnouncer) -> CALLBACK_TYPE:
-        """Call announcer(job, context, auto_created) on every job transition, before the listeners."""
+        """Call announcer(job, context, what) on every job transition, before the listeners."""
         self._announcers.append(announcer)
         return lambda: self._announcers.remove(announcer)
 
@@ -106,65 +112,6 @@ class JobManager:
         """The file a job prints: its item's, or the printer's for an auto-created job."""
         item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
         return item.filename if item else job.filename or job.remote_filename
-
-    # --- items -------------------------------------------------------------------------------
-
-    async def async_add_item(self, source: Path, filename: str, *, move: bool) -> PrintItem:
-        """Keep an uploaded (moved) or allowed local (copied) file as a print item, with its metadata.
-
-        A file that is not a sliced print is refused (400, with the reader's reason) and nothing is
-        kept; the item is recorded only once the file is in place, so a failure leaves neither.
-        """
-        item_id = self.store.next_item_id()
-        target = self.files / f"{item_id}-{filename}"
-        info = await self.hass.async_add_executor_job(self._place_and_read, source, target, move, filename)
-        item = PrintItem(
-            id=item_id,
-            filename=filename,
-            stored_name=target.name,
-            size=info.pop("size"),
-            uploaded_at=iso(dt_util.utcnow()) or "",
-            estimated_time_s=info.get("estimated_time_s"),
-            layer_count=info.get("layer_count"),
-            filament_g=info.get("filament_g"),
-            filament_mm=info.get("filament_mm"),
-            slicer=info.get("slicer"),
-            plates=max(1, len(info.get("plates") or ())),
-            info=info,
-        )
-        try:
-            return await self.store.async_add_item(item)
-        except Exception:
-            await self.hass.async_add_executor_job(target.unlink, True)
-            raise
-
-    @staticmethod
-    def _place_and_read(source: Path, target: Path, move: bool, filename: str) -> dict[str, Any]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        try:
-            if move:
-                shutil.move(source, partial)
-            else:
-                shutil.copyfile(source, partial)
-            info = read_metadata(partial, filename)
-            partial.rename(target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        info["size"] = target.stat().st_size
-        return info
-
-    def item_path(self, item: PrintItem) -> Path:
-        """Where an item's file is kept."""
-        return self.files / item.stored_name
-
-    async def async_remove_item(self, item_id: int) -> None:
-        """Delete an item and its file; refused (409) while a job uses it."""
-        if item_id not in self.store.items:
-            raise JobError(f"Print item {item_id} not found", 404)
-        item = await self.store.async_remove_item(item_id)
-        await self.hass.async_add_executor_job(lambda: self.item_path(item).unlink(missing_ok=True))
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -233,10 +180,19 @@ class JobManager:
             return known
         return printer.client.fields["gcode_state"] not in _ENDINGS
 
-    async def async_set_bed_clear(self, printer_id: int, clear: bool = True) -> None:
-        """Record that a printer's bed is clear (a person or the ejector took the plate) or not."""
+    async def async_set_bed_clear(
+        self, printer_id: int, clear: bool = True, context: Context | None = None
+    ) -> None:
+        """Record that a printer's bed is clear (a person or the ejector took the plate) or not.
+
+        A job whose print finished completes when its plate is off the printer.
+        """
         self._printer(printer_id)
         self.store.bed_clear[printer_id] = clear
+        job = self.store.active_job(printer_id)
+        if clear and job is not None and job.stage == AWAITING_REMOVAL:
+            await self._finish(job, COMPLETED, context)  # saves the flag with the job
+            return
         await self.store.async_save()
         self._changed()
 
@@ -270,13 +226,14 @@ class JobManager:
         # What the printer shows now is the previous print: this job must never bind to it.
         start_before = printer.client.fields["start_time"]
         try:
-            await printer.async_upload(self.item_path(item), item.filename)
+            await printer.async_upload(self.items.path(item), item.filename)
             await printer.async_start_print(item.filename, plate=job.plate)
         finally:
             # Until the job is PRINTING (below, no await in between) the printer's reports must
             # not create a job of their own for this print.
             self._starting.discard(printer.printer_id)
         job.status = PRINTING
+        job.stage = STAGE_PRINTING
         job.started_at = iso(dt_util.utcnow())
         job.remote_filename = item.filename
         job.start_time_before = start_before
@@ -287,6 +244,7 @@ class JobManager:
         self.store.bed_clear[printer.printer_id] = False
         await self.store.async_save()
         self._announce(job, context)
+        self._announce(job, context, STAGE_CHANGED)
         return job
 
     async def async_start_file(self, printer: PrinterCoordinator, filename: str, **options: Any) -> None:
@@ -310,7 +268,8 @@ class JobManager:
         job = self._job(job_id)
         if job.status not in (QUEUED, PRINTING) or job.id in self._cancelling:
             raise JobError(f"Print job {job_id} is {job.status} and cannot be cancelled.")
-        if job.status == PRINTING and (printer := self.entry.runtime_data.printer_by_id(job.printer_id)):
+        printer = self.entry.runtime_data.printer_by_id(job.printer_id)
+        if job.stage in RUNNING_STAGES and printer is not None:
             self._cancelling.add(job.id)
             try:
                 await printer.async_stop_print()
@@ -327,29 +286,42 @@ class JobManager:
     async def async_complete_job(self, job_id: int, context: Context | None = None) -> PrintJob:
         """Mark a printing job completed (after its print and ejection, says the seed).
 
+        Completing a job whose print finished says its plate is off the printer: the bed is clear.
         A job that never started, failed, was cancelled or is already completed is refused (409).
         """
         job = self._job(job_id)
         if job.status != PRINTING:
             raise JobError(f"Print job {job_id} is {job.status}: only a printing job can be completed.")
+        if job.stage == AWAITING_REMOVAL:
+            self.store.bed_clear[job.printer_id] = True
         return await self._finish(job, COMPLETED, context)
 
     async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
         if job.status not in (QUEUED, PRINTING):  # ended meanwhile (by a report, or another call)
             return job
         job.status = status
+        job.stage = STAGE_OF_STATUS[status]
         job.completed_at = iso(dt_util.utcnow())
         if status == COMPLETED:
             job.progress_percent = 100
             job.estimated_remaining_time = 0
         await self.store.async_save()
         self._announce(job, context)
+        self._announce(job, context, STAGE_CHANGED)
         return job
 
+    async def _print_finished(self, job: PrintJob) -> None:
+        """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""
+        job.stage = AWAITING_REMOVAL
+        job.progress_percent = 100
+        job.estimated_remaining_time = 0
+        await self.store.async_save()
+        self._announce(job, None, STAGE_CHANGED)
+
     @callback
-    def _announce(self, job: PrintJob, context: Context | None, *, auto_created: bool = False) -> None:
+    def _announce(self, job: PrintJob, context: Context | None, what: str = STATUS_CHANGED) -> None:
         for announcer in tuple(self._announcers):
-            announcer(job, context, auto_created)
+            announcer(job, context, what)
         self._changed()
 
     # --- jobs for prints started elsewhere (Printernizer's automatic job creation) ------------
@@ -400,6 +372,7 @@ class JobManager:
                 priority=1,
             )
             job.status = PRINTING
+            job.stage = STAGE_PAUSED if printer.client.fields["gcode_state"] == "PAUSE" else STAGE_PRINTING
             job.started_at = iso(started)
             job.seen_active = True
             job.job_name = job_name
@@ -423,7 +396,8 @@ class JobManager:
         finally:
             self._creating.discard(printer.printer_id)
         LOGGER.info("Job %s auto-created for %s on %s", job.id, filename, printer.name)
-        self._announce(job, None, auto_created=True)
+        self._announce(job, None, AUTO_CREATED)
+        self._announce(job, None, STAGE_CHANGED)
         if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
             persistent_notification.async_create(
                 self.hass,
@@ -522,14 +496,21 @@ class JobManager:
             if (progress, remaining) != (job.progress_percent, job.estimated_remaining_time):
                 job.progress_percent, job.estimated_remaining_time = progress, remaining
                 changed = True
+            stage = STAGE_PAUSED if state == "PAUSE" else STAGE_PRINTING
+            if job.stage in RUNNING_STAGES and job.stage != stage:
+                job.stage = stage
+                self.hass.async_create_task(self.store.async_save(), eager_start=True)
+                self._announce(job, None, STAGE_CHANGED)
             if changed:
                 self.store.schedule_save()
                 self._changed()
-        elif state in _ENDINGS and job.seen_active:
+        elif state in _ENDINGS and job.seen_active and job.stage in RUNNING_STAGES:
+            LOGGER.debug("Job %s: the print ends %s on %s", job.id, state, printer.name)
             if state == "FAILED":
                 job.failure = f"{fields['print_error'] or 0:08X}"
-            LOGGER.debug("Job %s ends %s on %s", job.id, state, printer.name)
-            self.hass.async_create_task(self._finish(job, _ENDINGS[state]), eager_start=True)
+                self.hass.async_create_task(self._finish(job, FAILED), eager_start=True)
+            else:
+                self.hass.async_create_task(self._print_finished(job), eager_start=True)
 
     def _replaced(self, job: PrintJob, state: str, seen: SeenPrint) -> bool:
         """Whether the printer reports another print than the job's (printed while nobody watched).
@@ -550,19 +531,3 @@ def _reported_file(printer: PrinterCoordinator) -> str | None:
 def _seen_print(printer: PrinterCoordinator) -> SeenPrint:
     """The print a printer reports: its file ("" when it names none) and start time."""
     return SeenPrint(normalise_filename(_reported_file(printer)), printer.client.fields["start_time"])
-
-
-def read_metadata(path: Path, filename: str) -> dict[str, Any]:
-    """The slicer's metadata of a print file, as a dict (blocking).
-
-    JobError (400) when the file is no sliced print; a print the reader cannot read (a newer
-    format version, say) is kept with its metadata unknown.
-    """
-    try:
-        info: dict[str, Any] = read_file_info(path).to_json_dict()
-    except FileInfoError as err:
-        if err.unsupported:
-            LOGGER.info("No metadata in %s: %s", filename, err)
-            return {}
-        raise JobError(f"{filename} is not a sliced print file: {err}.", 400) from None
-    return info

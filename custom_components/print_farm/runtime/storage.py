@@ -14,7 +14,17 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
-from ..rules.jobs import PRINTING, QUEUED, Dismissed, JobError, PrintItem, PrintJob, SeenPrint, iso
+from ..rules.jobs import (
+    PRINTING,
+    QUEUED,
+    STAGE_OF_STATUS,
+    Dismissed,
+    JobError,
+    PrintItem,
+    PrintJob,
+    SeenPrint,
+    iso,
+)
 from ..rules.racks import Shelf, ShelfError
 
 STORAGE_VERSION: Final = 1
@@ -229,8 +239,8 @@ class _StoredJobs(TypedDict):
 
 
 # 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
-# jobs may have `start_time_before`.
-JOBS_STORAGE_VERSION: Final = 2
+# jobs may have `start_time_before`. 3: jobs have a `stage`.
+JOBS_STORAGE_VERSION: Final = 3
 
 
 class JobsStorage(Store[_StoredJobs]):
@@ -246,6 +256,11 @@ class JobsStorage(Store[_StoredJobs]):
             # Version 1 marked deleted automatic jobs by start minute and did not say which was the
             # newest; their prints are long over. Marks that could block a new print are dropped.
             data["dismissed"] = {}
+        if old_major_version < 3:
+            # Until 3 a job ended when its print did: its stage is its status's.
+            data["jobs"] = [
+                {**job, "stage": STAGE_OF_STATUS[job["status"]]} for job in old_data.get("jobs", [])
+            ]
         return data  # type: ignore[return-value]
 
 
