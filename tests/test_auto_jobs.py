@@ -148,6 +148,7 @@ async def test_settings_api(
         "max_upload_mb": 1024,
         "printer_offline_after_s": 60,
         "spool_low_threshold_grams": 100,
+        "job_processing_enabled": True,
     }
     for bad in ({"job_creation_auto_create": "yes"}, {"max_upload_mb": 0}, {"colour": "red"}):
         assert (await client.put(f"{V1}/settings", json=bad)).status == 400
@@ -172,12 +173,14 @@ async def test_options_flow(hass: HomeAssistant, farm: Any) -> None:
             "max_upload_mb": 200,
             "printer_offline_after_s": 90,
             "spool_low_threshold_grams": 250.0,
+            "job_processing_enabled": False,
         },
     )
     assert result["type"] == "create_entry"
     assert farm.runtime_data.settings["job_creation_dedup_minutes"] == 10
     assert farm.runtime_data.settings["spool_low_threshold_grams"] == 250
     assert farm.runtime_data.settings["job_creation_auto_create"] is False
+    assert farm.runtime_data.settings["job_processing_enabled"] is False
 
 
 async def test_auto_created_job_edited_and_deleted(

@@ -49,6 +49,7 @@ from .rules.racks import MAX_SHELVES, RACK_FIELDS
 from .rules.settings import (
     AUTO_CREATE,
     DEDUP_MINUTES,
+    JOB_PROCESSING,
     MAX_UPLOAD_MB,
     NOTIFY_AUTO_CREATED,
     SPOOL_LOW_GRAMS,
@@ -131,6 +132,7 @@ class PrintFarmOptionsFlow(OptionsFlow):
 
         fields = dict(
             [
+                (vol.Required(JOB_PROCESSING, default=current[JOB_PROCESSING]), bool),
                 (vol.Required(AUTO_CREATE, default=current[AUTO_CREATE]), bool),
                 (vol.Required(NOTIFY_AUTO_CREATED, default=current[NOTIFY_AUTO_CREATED]), bool),
                 number(DEDUP_MINUTES, 1, 60, "min"),

@@ -1,19 +1,35 @@
-"""The farm's configuration switch: create jobs for prints started outside Home Assistant."""
+"""The farm's switches: each one of its settings, shared with the options flow and REST."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from homeassistant.components.switch import SwitchEntity
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import farm_device
-from .rules.settings import AUTO_CREATE
+from .rules.settings import AUTO_CREATE, JOB_PROCESSING
 from .runtime.farm import PrintFarmConfigEntry
 
 PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettingSwitchDescription(SwitchEntityDescription):
+    """A switch that is one of the farm's boolean settings (`key`)."""
+
+
+SWITCHES: tuple[SettingSwitchDescription, ...] = (
+    # Queued jobs with auto_start start by themselves; off, they wait (printing goes on).
+    SettingSwitchDescription(key=JOB_PROCESSING, translation_key="job_processing"),
+    # A print that no job tracks gets a job of its own.
+    SettingSwitchDescription(
+        key=AUTO_CREATE, translation_key="auto_create_jobs", entity_category=EntityCategory.CONFIG
+    ),
+)
 
 
 async def async_setup_entry(
@@ -21,28 +37,28 @@ async def async_setup_entry(
     entry: PrintFarmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the auto-creation switch."""
-    async_add_entities([AutoCreateSwitch(entry)])
+    """Add the farm's switches."""
+    async_add_entities(SettingSwitch(entry, description) for description in SWITCHES)
 
 
-class AutoCreateSwitch(SwitchEntity):
-    """Whether a print that no job tracks gets a job of its own (the job_creation_auto_create setting)."""
+class SettingSwitch(SwitchEntity):
+    """One boolean setting of the farm."""
 
+    entity_description: SettingSwitchDescription
     _attr_has_entity_name = True
     _attr_should_poll = False
-    _attr_translation_key = "auto_create_jobs"
-    _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, entry: PrintFarmConfigEntry) -> None:
+    def __init__(self, entry: PrintFarmConfigEntry, description: SettingSwitchDescription) -> None:
         """Attach the switch to the farm's device."""
+        self.entity_description = description
         self._entry = entry
-        self._attr_unique_id = f"{entry.entry_id}_{AUTO_CREATE}"
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
         self._attr_device_info = farm_device(entry)
 
     @property
     def is_on(self) -> bool:
         """The setting."""
-        return bool(self._entry.runtime_data.settings[AUTO_CREATE])
+        return bool(self._entry.runtime_data.settings[self.entity_description.key])
 
     async def async_added_to_hass(self) -> None:
         """Follow changes made elsewhere (options flow, REST)."""
@@ -52,9 +68,9 @@ class AutoCreateSwitch(SwitchEntity):
         self.async_write_ha_state()
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        """Create jobs automatically."""
-        await self._entry.runtime_data.async_update_settings({AUTO_CREATE: True})
+        """Turn the setting on."""
+        await self._entry.runtime_data.async_update_settings({self.entity_description.key: True})
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        """Do not."""
-        await self._entry.runtime_data.async_update_settings({AUTO_CREATE: False})
+        """Turn it off."""
+        await self._entry.runtime_data.async_update_settings({self.entity_description.key: False})

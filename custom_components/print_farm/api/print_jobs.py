@@ -11,7 +11,7 @@ import voluptuous as vol
 
 from ..const import DOMAIN
 from ..rules.files import format_size
-from ..rules.jobs import JobError, PrintItem, PrintJob, minutes
+from ..rules.jobs import QUEUED, JobError, PrintItem, PrintJob, minutes
 from ..rules.settings import MAX_UPLOAD_MB
 from ..runtime.farm import PrintFarm
 from ..runtime.jobs import JobManager
@@ -106,6 +106,8 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         # Not in the seed: why a job failed (the printer's error code, or "ended_unseen").
         "failure": job.failure,
         "orchestration_status": job.stage,
+        # Not in the seed: why a queued job waits, as the orchestrator last decided.
+        "wait_reason": farm.orchestrator.waiting.get(job.id) if job.status == QUEUED else None,
     }
 
 

@@ -13,6 +13,7 @@ DEDUP_MINUTES: Final = "job_creation_dedup_minutes"
 MAX_UPLOAD_MB: Final = "max_upload_mb"
 WATCHDOG_SECONDS: Final = "printer_offline_after_s"
 SPOOL_LOW_GRAMS: Final = "spool_low_threshold_grams"
+JOB_PROCESSING: Final = "job_processing_enabled"
 
 DEFAULTS: Final[dict[str, Any]] = {
     AUTO_CREATE: True,
@@ -21,6 +22,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     MAX_UPLOAD_MB: 1024,
     WATCHDOG_SECONDS: 60,
     SPOOL_LOW_GRAMS: 100,
+    JOB_PROCESSING: True,
 }
 # Every setting's validator; PUT and the options flow take any subset.
 FIELDS: Final = {
@@ -30,6 +32,7 @@ FIELDS: Final = {
     MAX_UPLOAD_MB: vol.All(int, vol.Range(min=1, max=10240)),
     WATCHDOG_SECONDS: vol.All(int, vol.Range(min=15, max=3600)),
     SPOOL_LOW_GRAMS: vol.All(int, vol.Range(min=0, max=10000)),
+    JOB_PROCESSING: bool,
 }
 UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})
 

@@ -25,6 +25,7 @@ from ..const import (
 from ..rules.racks import ShelfError
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
 from .jobs import JobManager
+from .orchestrator import Orchestrator
 from .ottoeject import EjectorCoordinator
 from .printer import PrinterCoordinator
 from .production import ProductionManager
@@ -64,6 +65,8 @@ class PrintFarm:
         self.racks: dict[str, RackCoordinator] = {}
         self.jobs = JobManager(hass, entry)
         self.production = ProductionManager(hass, entry)
+        self.orchestrator = Orchestrator(hass, entry, self.jobs)
+        self._unsub_orchestrator: CALLBACK_TYPE | None = None
         # What racks ask of jobs: a shelf's job must exist.
         self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
         self._unsub_watchdog: CALLBACK_TYPE | None = None
@@ -77,6 +80,7 @@ class PrintFarm:
         await self.ejector_ids.async_load()
         await self.jobs.async_setup()
         await self.production.async_setup()
+        self._unsub_orchestrator = self.orchestrator.async_start()
         self._unsub_watchdog = async_track_time_interval(
             self.hass, self._check_watchdogs, timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
         )
@@ -86,6 +90,9 @@ class PrintFarm:
         if self._unsub_watchdog is not None:
             self._unsub_watchdog()
             self._unsub_watchdog = None
+        if self._unsub_orchestrator is not None:
+            self._unsub_orchestrator()
+            self._unsub_orchestrator = None
         for printer in self.printers.values():
             await printer.async_stop()
         self.printers.clear()
@@ -126,6 +133,7 @@ class PrintFarm:
             await self._async_sync_printers()
             await self._async_sync_ejectors()
             await self._async_sync_racks()
+        self.orchestrator.schedule()  # a printer, or job processing, may have changed
 
     async def _async_sync_ejectors(self) -> None:
         wanted = self.subentries_of(SUBENTRY_OTTOEJECT)
@@ -190,6 +198,7 @@ class PrintFarm:
             printer = PrinterCoordinator(self.hass, self.entry, subentry, record["id"])
             self.printers[subentry_id] = printer
             self.jobs.follow(printer)
+            self.orchestrator.follow(printer)
             await printer.async_start()
             async_dispatcher_send(self.hass, signal_printer_added(self.entry.entry_id), printer)
 

@@ -73,10 +73,12 @@ class JobManager:
         self.store = JobStore(hass)
         self.items = PrintItems(hass, self.store)
         self._listeners: list[CALLBACK_TYPE] = []
+        self._queue_listeners: list[CALLBACK_TYPE] = []
         self._announcers: list[JobAnnouncer] = []
         self._last_state: dict[int, str | None] = {}
         # Printers a job is being started on, and on which an automatic job is being created.
         self._starting: set[int] = set()
+        self._starting_jobs: set[int] = set()  # their file is being sent: not to be cancelled meanwhile
         self._creating: set[int] = set()
         # Printers whose next known state is the first since Home Assistant or their connection started.
         self._fresh: set[int] = set()
@@ -100,9 +102,27 @@ class JobManager:
         return lambda: self._announcers.remove(announcer)
 
     @callback
-    def _changed(self) -> None:
+    def async_add_queue_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call listener() after a change that may let a queued job start: not on progress alone."""
+        self._queue_listeners.append(listener)
+        return lambda: self._queue_listeners.remove(listener)
+
+    @callback
+    def _changed(self, *, progress_only: bool = False) -> None:
         for listener in tuple(self._listeners):
             listener()
+        if not progress_only:
+            for listener in tuple(self._queue_listeners):
+                listener()
+
+    def _refuse_while_starting(self, job: PrintJob) -> None:
+        if job.id in self._starting_jobs:
+            # Its file is on its way and the start follows: cancel it once it prints.
+            raise JobError(f"Print job {job.id} is being started; cancel it once it prints.")
+
+    def is_starting(self, printer_id: int) -> bool:
+        """Whether a job is being started on a printer (its file uploading)."""
+        return printer_id in self._starting
 
     def job_exists(self, job_id: int) -> bool:
         """Whether a job with this id exists."""
@@ -223,6 +243,7 @@ class JobManager:
         if printer.printer_id in self._starting:  # checked and taken with no await in between
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
         self._starting.add(printer.printer_id)
+        self._starting_jobs.add(job.id)
         # What the printer shows now is the previous print: this job must never bind to it.
         start_before = printer.client.fields["start_time"]
         try:
@@ -232,6 +253,7 @@ class JobManager:
             # Until the job is PRINTING (below, no await in between) the printer's reports must
             # not create a job of their own for this print.
             self._starting.discard(printer.printer_id)
+            self._starting_jobs.discard(job.id)
         job.status = PRINTING
         job.stage = STAGE_PRINTING
         job.started_at = iso(dt_util.utcnow())
@@ -266,6 +288,7 @@ class JobManager:
         CANCELLED); a printer that cannot be reached does not keep the job alive.
         """
         job = self._job(job_id)
+        self._refuse_while_starting(job)
         if job.status not in (QUEUED, PRINTING) or job.id in self._cancelling:
             raise JobError(f"Print job {job_id} is {job.status} and cannot be cancelled.")
         printer = self.entry.runtime_data.printer_by_id(job.printer_id)
@@ -413,6 +436,7 @@ class JobManager:
         job was running never comes back as an automatic job.
         """
         job = self._job(job_id)
+        self._refuse_while_starting(job)
         if job.status == PRINTING:
             # Marked before the printer is told to stop: its next reports must already find it.
             self.store.dismissed[job.printer_id] = Dismissed(
@@ -503,7 +527,7 @@ class JobManager:
                 self._announce(job, None, STAGE_CHANGED)
             if changed:
                 self.store.schedule_save()
-                self._changed()
+                self._changed(progress_only=True)
         elif state in _ENDINGS and job.seen_active and job.stage in RUNNING_STAGES:
             LOGGER.debug("Job %s: the print ends %s on %s", job.id, state, printer.name)
             if state == "FAILED":

@@ -1,0 +1,100 @@
+"""The orchestrator: starts queued jobs by themselves, the moment their printer is ready.
+
+Event-driven: a job's change (queued, ended, its plate taken off) and a printer's change of state
+or connection schedule one dispatch on the event loop; nothing polls. The decision is the rule in
+`rules/dispatch.py`; a start goes through the job manager's one start, as REST and actions do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+
+from ..const import LOGGER
+from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
+from ..rules.dispatch import PrinterReadiness, plan
+from ..rules.jobs import JobError
+from ..rules.settings import JOB_PROCESSING
+from .jobs import JobManager
+from .printer import PrinterCoordinator
+
+if TYPE_CHECKING:
+    from .farm import PrintFarmConfigEntry
+
+# The printer fields whose change may make a printer ready (or not).
+_READY_FIELDS: Final = frozenset({"gcode_state", FIELD_ONLINE})
+
+
+class Orchestrator:
+    """Dispatch of the farm's queued jobs, and why each one waits."""
+
+    def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager) -> None:
+        """Create it; `async_start` follows the jobs."""
+        self.hass = hass
+        self.entry = entry
+        self.jobs = jobs
+        # Why each queued job waits (not stored: the next dispatch says it again).
+        self.waiting: dict[int, str] = {}
+        self._scheduled = False
+        self._running = False
+        self._again = False
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Follow the jobs (the first dispatch comes with the farm's first sync); returns the stop."""
+        return self.jobs.async_add_queue_listener(self.schedule)
+
+    @callback
+    def follow(self, printer: PrinterCoordinator) -> CALLBACK_TYPE:
+        """Dispatch again when a printer may have become ready."""
+        return printer.async_add_listener(self.schedule, _READY_FIELDS)
+
+    @callback
+    def schedule(self) -> None:
+        """Dispatch soon, once however many changes came in meanwhile."""
+        if self._scheduled:
+            return
+        self._scheduled = True
+        self.entry.async_create_background_task(self.hass, self._async_dispatch(), "print_farm dispatch")
+
+    def _readiness(self, printer: PrinterCoordinator) -> PrinterReadiness:
+        state = printer.client.fields["gcode_state"]
+        busy = (
+            state in PRINTING_STATES
+            or self.jobs.store.active_job(printer.printer_id) is not None
+            or self.jobs.is_starting(printer.printer_id)
+        )
+        return PrinterReadiness(
+            online=printer.client.online and state is not None,
+            busy=busy,
+            bed_clear=self.jobs.bed_is_clear(printer),
+        )
+
+    async def _async_dispatch(self) -> None:
+        self._scheduled = False
+        if self._running:  # one dispatch at a time: the running one is followed by another
+            self._again = True
+            return
+        self._running = True
+        self._again = False
+        try:
+            farm = self.entry.runtime_data
+            decision = plan(
+                self.jobs.store.jobs.values(),
+                {printer.printer_id: self._readiness(printer) for printer in farm.printers.values()},
+                enabled=bool(farm.settings[JOB_PROCESSING]),
+            )
+            self.waiting = decision.waiting
+            for job in decision.starts:
+                try:
+                    await self.jobs.async_start_job(job.id)
+                except (JobError, HomeAssistantError) as err:
+                    # Tried again when the printer or the queue changes, never in a loop.
+                    LOGGER.warning("Job %s could not be started: %s", job.id, err)
+                    self.waiting[job.id] = f"its start failed: {err}"
+        finally:
+            self._running = False
+        if self._again:
+            self.schedule()
