@@ -6,6 +6,7 @@
 | `ottoeject` | OttoEngine Ottoeject (seed 002) |
 | `ottoracks` | OttoEngine OttoRacks (seed 002) |
 | `print_jobs` | OttoEngine Print Jobs (seed 002), with print items and bed-clear |
+| `orchestration` | OttoEngine Phase 3 orchestration (seed 002) |
 | `v1` | Printernizer jobs and settings (seed 003) |
 | `production_runs` | production runs, spools, products (seed 000) |
 | `recipe_runs` | DayZero runs from recipes, recipes (seed 001) |
@@ -19,6 +20,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from .base import FarmView, OpenApiView
+from .orchestration import ORCHESTRATION_VIEWS
 from .ottoeject import EJECTOR_VIEWS
 from .ottoracks import RACK_VIEWS
 from .print_jobs import JOB_VIEWS
@@ -41,6 +43,7 @@ def async_register_views(hass: HomeAssistant) -> None:
         *EJECTOR_VIEWS,
         *JOB_VIEWS,
         *RACK_VIEWS,
+        *ORCHESTRATION_VIEWS,
         *V1_VIEWS,
         *PRODUCTION_VIEWS,
         *INVENTORY_VIEWS,

@@ -8,6 +8,7 @@ bodies, so that no body is built here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components import persistent_notification
@@ -322,16 +323,31 @@ class JobManager:
     async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
         if job.status not in (QUEUED, PRINTING):  # ended meanwhile (by a report, or another call)
             return job
+        now = dt_util.utcnow()
         job.status = status
         job.stage = STAGE_OF_STATUS[status]
-        job.completed_at = iso(dt_util.utcnow())
+        job.completed_at = iso(now)
         if status == COMPLETED:
             job.progress_percent = 100
             job.estimated_remaining_time = 0
+        self._count_end(job, now)
         await self.store.async_save()
         self._announce(job, context)
         self._announce(job, context, STAGE_CHANGED)
         return job
+
+    def _count_end(self, job: PrintJob, now: datetime) -> None:
+        """Count an ended job in the statistics the orchestration status shows (saved with the job)."""
+        stats = self.store.stats
+        if job.started_at is None:
+            return  # cancelled before it started: nothing was processed
+        stats["processed"] += 1
+        if job.status == COMPLETED:
+            stats["completed"] += 1
+            started = datetime.fromisoformat(job.started_at)
+            stats["completion_seconds"] += max(0, int((now - started).total_seconds()))
+        elif job.status == FAILED:
+            stats["failed"] += 1
 
     async def _print_finished(self, job: PrintJob) -> None:
         """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""

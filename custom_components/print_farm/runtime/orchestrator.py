@@ -7,6 +7,7 @@ or connection schedule one dispatch on the event loop; nothing polls. The decisi
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -40,11 +41,29 @@ class Orchestrator:
         self._scheduled = False
         self._running = False
         self._again = False
+        self.started: float | None = None  # monotonic time of the start, None once stopped
+        # What went wrong in the last dispatch, if it did not complete (the health route says it).
+        self.error: str | None = None
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
         """Follow the jobs (the first dispatch comes with the farm's first sync); returns the stop."""
-        return self.jobs.async_add_queue_listener(self.schedule)
+        self.started = time.monotonic()
+        unsub = self.jobs.async_add_queue_listener(self.schedule)
+
+        @callback
+        def stop() -> None:
+            unsub()
+            self.started = None
+
+        return stop
+
+    @callback
+    def restart(self) -> None:
+        """Forget what the last dispatches decided and decide again (the storage is the truth)."""
+        self.error = None
+        self.waiting = {}
+        self.schedule()
 
     @callback
     def follow(self, printer: PrinterCoordinator) -> CALLBACK_TYPE:
@@ -94,6 +113,10 @@ class Orchestrator:
                     # Tried again when the printer or the queue changes, never in a loop.
                     LOGGER.warning("Job %s could not be started: %s", job.id, err)
                     self.waiting[job.id] = f"its start failed: {err}"
+            self.error = None
+        except Exception as err:
+            LOGGER.exception("Job dispatch failed")
+            self.error = f"{type(err).__name__}: {err}"
         finally:
             self._running = False
         if self._again:

@@ -34,6 +34,8 @@ class StoreFromTheFuture(Exception):
     """A storage file was written by a newer major version; loading it would lose data."""
 
 
+STAT_KEYS: Final = ("processed", "completed", "failed", "completion_seconds")
+
 # Progress is a fact the user can see again after a restart, but not one worth a disk write per percent.
 PROGRESS_SAVE_DELAY: Final = 10
 
@@ -236,6 +238,8 @@ class _StoredJobs(TypedDict):
     bed_clear: dict[str, bool]
     # Printer id -> [file name, start, seen running] of a print whose job was deleted while it ran.
     dismissed: dict[str, list[Any]]
+    # Counters of ended jobs, kept apart from the jobs, which can be deleted (JobStore.stats).
+    stats: dict[str, int]
 
 
 # 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
@@ -282,6 +286,9 @@ class JobStore:
         # The print each printer was printing when its job was deleted: it must not come back as an
         # automatic job. One per printer, forgotten once the printer is seen doing something else.
         self.dismissed: dict[int, Dismissed] = {}
+        # Ended jobs, ever: processed (ended after they started), completed, failed, and the
+        # seconds from start to completion of the completed ones.
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._next_item_id = 1
         self._next_job_id = 1
 
@@ -297,6 +304,7 @@ class JobStore:
             int(printer): Dismissed(SeenPrint(str(name), None if start is None else int(start)), bool(seen))
             for printer, (name, start, seen) in stored.get("dismissed", {}).items()
         }
+        self.stats = {**self.stats, **{key: int(value) for key, value in stored.get("stats", {}).items()}}
         self._next_item_id = stored["next_item_id"]
         self._next_job_id = stored["next_job_id"]
 
@@ -307,6 +315,7 @@ class JobStore:
             "items": [asdict(item) for item in self.items.values()],
             "jobs": [asdict(job) for job in self.jobs.values()],
             "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
+            "stats": dict(self.stats),
             "dismissed": {
                 str(printer): [mark.print.name, mark.print.start, mark.seen_running]
                 for printer, mark in self.dismissed.items()
