@@ -119,13 +119,21 @@ async def test_a_queue_prints_itself_a_person_only_takes_plates_off(
     await wait_until(hass, lambda: jobs.store.jobs[first].stage == "awaiting_removal")
     await hass.async_block_till_done()
     assert jobs.store.jobs[later].status == "QUEUED"  # the plate is still on the bed
-    assert (await (await client.get(f"{API}/{later}")).json())["wait_reason"] == BUSY
+    assert (await (await client.get(f"{API}/{later}")).json())[
+        "wait_reason"
+    ] == f"job {first}'s plate waits to be taken off the printer"
 
     assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
     await wait_until(hass, lambda: jobs.store.jobs[later].status == "PRINTING")
     assert jobs.store.jobs[first].status == "COMPLETED"
     await wait_until(hass, lambda: printer.client.fields["gcode_file"] == "later.gcode")
+    # The printer free again: a job without auto_start still waits for a person.
+    await simulator.advance(serial, 3600)
+    await wait_until(hass, lambda: jobs.store.jobs[later].stage == "awaiting_removal")
+    assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
+    await hass.async_block_till_done()
     assert jobs.store.jobs[by_hand].status == "QUEUED"
+    assert (await (await client.get(f"{API}/{by_hand}")).json())["wait_reason"] == MANUAL
 
 
 async def test_a_failed_print_holds_the_queue_until_a_person_clears_the_bed(
@@ -147,3 +155,52 @@ async def test_a_failed_print_holds_the_queue_until_a_person_clears_the_bed(
     assert (await (await client.get(f"{API}/{second}")).json())["wait_reason"] == BED_NOT_CLEAR
     assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
     await wait_until(hass, lambda: jobs.store.jobs[second].status == "PRINTING")
+
+
+async def test_a_plate_left_while_nobody_watched_holds_the_queue(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    farm: Any,
+) -> None:
+    """The bed was clear; a print started and ended while Home Assistant was down: its plate is there."""
+    serial = sim_printer["serial"]
+    assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
+    assert await hass.config_entries.async_unload(farm.entry_id)
+    await simulator.put_file(serial, "outside.gcode", GCODE)
+    await simulator.start_print(serial, "outside.gcode")
+    await simulator.advance(serial, 3600)
+    assert await hass.config_entries.async_setup(farm.entry_id)
+    await hass.async_block_till_done()
+    printer = farm.runtime_data.printer_by_id(1)
+    await printer.client.wait_for_first_report(10)
+    await wait_until(hass, lambda: printer.client.fields["gcode_state"] == "FINISH")
+    waiting = await queue(client, "next.gcode", auto_start=True)
+    await hass.async_block_till_done()
+    assert farm.runtime_data.jobs.store.jobs[waiting].status == "QUEUED"
+    assert (await (await client.get(f"{API}/{waiting}")).json())["wait_reason"] == BED_NOT_CLEAR
+
+
+async def test_an_unanswered_start_is_never_sent_again(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    farm: Any,
+) -> None:
+    """The start command's answer is lost (the printer answers after the wait): the reports decide."""
+    serial = sim_printer["serial"]
+    jobs = farm.runtime_data.jobs
+    printer = farm.runtime_data.printer_by_id(1)
+    await simulator.set_latency(serial, 11)  # longer than the client waits for an answer (10 s)
+    job_id = await queue(client, "slow.gcode", auto_start=True)
+    await wait_until(hass, lambda: jobs.store.jobs[job_id].stage == "starting")
+    # The answer does not come in time; the printer starts the print when it gets to the command.
+    await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"), timeout=30)
+    await wait_until(hass, lambda: jobs.store.jobs[job_id].status == "PRINTING", timeout=30)
+    await simulator.set_latency(serial, 0)
+    await simulator.advance(serial, 300)
+    await wait_until(hass, lambda: jobs.store.jobs[job_id].progress_percent > 0)
+    assert list(jobs.store.jobs) == [job_id]  # adopted: no automatic twin, no second start
+    assert (await simulator.printer(serial))["state"]["gcode_file"] == "slow.gcode"

@@ -15,7 +15,7 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from ..const import DOMAIN
 from ..rules.jobs import CANCELLED, COMPLETED, FAILED, PRINTING, QUEUED, PrintJob
 from ..runtime.farm import PrintFarm
-from ..runtime.jobs import AUTO_CREATED, STAGE_CHANGED
+from ..runtime.tracking import AUTO_CREATED, STAGE_CHANGED
 from .print_jobs import job_detail_body
 from .v1 import v1_body
 

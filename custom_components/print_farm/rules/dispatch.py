@@ -1,7 +1,7 @@
 """Which queued jobs start now, and why the others wait: the dispatch rule, without Home Assistant.
 
 Jobs with `auto_start` start by themselves, in queue order: priority first (1 is the highest), then
-their place in the queue, then age (id). A printer takes the first job that waits for it; the jobs
+age (id). A printer takes the first job that waits for it; the jobs
 behind it wait for that one. A job starts only on a printer that is online, not printing, not
 paused, and whose bed is known clear (a failed print leaves its plate: a person clears it first).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .jobs import QUEUED, PrintJob
+from .jobs import QUEUED, STARTING, PrintJob
 
 PROCESSING_OFF = "job processing is switched off"
 NO_PRINTER = "its printer is not part of the farm"
@@ -19,6 +19,7 @@ OFFLINE = "the printer is offline"
 BUSY = "the printer is busy"
 BED_NOT_CLEAR = "the printer's bed is not known to be clear"
 MANUAL = "it starts by hand (auto_start is off)"
+UNCONFIRMED = "its start was sent without an answer: the printer's reports will show whether it prints"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class PrinterReadiness:
     online: bool
     busy: bool  # printing, paused, starting a job, or a job of ours on it is not over
     bed_clear: bool
+    plate_of: int | None = None  # the job whose finished print waits on the bed to be taken off
 
 
 @dataclass(slots=True)
@@ -50,6 +52,10 @@ def plan(jobs: Iterable[PrintJob], printers: Mapping[int, PrinterReadiness], *, 
     for job in sorted((job for job in jobs if job.status == QUEUED), key=queue_order):
         printer = printers.get(job.printer_id)
         ahead = first_for.get(job.printer_id)
+        if job.stage == STARTING:
+            result.waiting[job.id] = UNCONFIRMED
+            first_for.setdefault(job.printer_id, job.id)
+            continue
         if not job.auto_start:
             result.waiting[job.id] = MANUAL
             continue
@@ -62,6 +68,8 @@ def plan(jobs: Iterable[PrintJob], printers: Mapping[int, PrinterReadiness], *, 
             result.waiting[job.id] = f"job {ahead} comes first on its printer"
         elif not printer.online:
             result.waiting[job.id] = OFFLINE
+        elif printer.plate_of is not None:
+            result.waiting[job.id] = f"job {printer.plate_of}'s plate waits to be taken off the printer"
         elif printer.busy:
             result.waiting[job.id] = BUSY
         elif not printer.bed_clear:

@@ -9,62 +9,45 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from homeassistant.components import persistent_notification
 from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
-from ..const import DOMAIN, LOGGER
-from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
+from ..const import LOGGER
+from ..protocols.bambu import PRINTING_STATES
 from ..rules.jobs import (
     AWAITING_REMOVAL,
     CANCELLED,
     COMPLETED,
-    ENDED_UNSEEN,
     FAILED,
     OPEN_STATUSES,
     PRINTING,
     QUEUED,
     RUNNING_STAGES,
     STAGE_OF_STATUS,
-    STAGE_PAUSED,
     STAGE_PRINTING,
+    STARTING,
+    WAITING,
     Dismissed,
     JobError,
     PrintJob,
     SeenPrint,
     iso,
     minutes,
-    normalise_filename,
-    printed_file,
-    stands_for,
-    start_to_bind,
-    unseen_end,
 )
-from ..rules.settings import AUTO_CREATE, DEDUP_MINUTES, NOTIFY_AUTO_CREATED
 from .items import PrintItems
 from .printer import PrinterCoordinator, PrinterUnavailableError
 from .storage import JobStore
+from .tracking import ENDINGS, STAGE_CHANGED, STATUS_CHANGED, PrintTracking
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
-# gcode_state values that end a print, and what they make of the job.
-_ENDINGS: Final = {"FINISH": COMPLETED, "FAILED": FAILED}
-_JOB_FIELDS: Final = frozenset(
-    {"gcode_state", "progress", "remaining_time", "start_time", "gcode_file", "subtask_name", FIELD_ONLINE}
-)
-
-# What an announcer is told of: a job's status changed, a job was created for a print started
-# elsewhere (its status is PRINTING), or a job's stage changed.
-STATUS_CHANGED: Final = "status"
-AUTO_CREATED: Final = "auto_created"
-STAGE_CHANGED: Final = "stage"
 type JobAnnouncer = Callable[[PrintJob, Context | None, str], None]
 
 
-class JobManager:
+class JobManager(PrintTracking):
     """Items, jobs, the printers' bed state, and who is told of every job transition."""
 
     def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
@@ -199,7 +182,7 @@ class JobManager:
         known = self.store.bed_clear.get(printer.printer_id)
         if known is not None:
             return known
-        return printer.client.fields["gcode_state"] not in _ENDINGS
+        return printer.client.fields["gcode_state"] not in ENDINGS
 
     async def async_set_bed_clear(
         self, printer_id: int, clear: bool = True, context: Context | None = None
@@ -208,8 +191,10 @@ class JobManager:
 
         A job whose print finished completes when its plate is off the printer.
         """
-        self._printer(printer_id)
+        printer = self._printer(printer_id)
         self.store.bed_clear[printer_id] = clear
+        if clear:
+            self.store.bed_cleared_after[printer_id] = printer.client.fields["start_time"]
         job = self.store.active_job(printer_id)
         if clear and job is not None and job.stage == AWAITING_REMOVAL:
             await self._finish(job, COMPLETED, context)  # saves the flag with the job
@@ -220,16 +205,65 @@ class JobManager:
     async def async_start_job(self, job_id: int, context: Context | None = None) -> PrintJob:
         """Send the job's file to its printer over FTPS and start it.
 
-        Refused (409) unless the job is queued, the printer is online, idle and its bed clear.
+        Refused (409) unless the job is queued, the printer is online, idle and its bed clear. The
+        job is stored `starting` before anything is sent. A failed upload sent no start: the job
+        waits again. A start command whose answer is lost may have started the print: the job stays
+        `starting` and the printer's reports decide (it is adopted when it prints), never a resend.
         """
         job = self._job(job_id)
         if job.status != QUEUED:
             raise JobError(f"Print job {job_id} is {job.status}, not QUEUED.")
+        if job.stage == STARTING:
+            raise JobError(
+                f"Print job {job_id}'s start was sent; its printer's reports will show it printing"
+                " (cancel it if it never does)."
+            )
         printer = self._printer(job.printer_id)
+        self._check_ready(printer)
+        if job.print_item_id is None or (item := self.store.items.get(job.print_item_id)) is None:
+            raise JobError(
+                f"Print job {job_id} has no file to print (it was created for a print started elsewhere)."
+            )
+        # Checked and taken with no await in between: one start per printer at a time.
+        if printer.printer_id in self._starting:
+            raise JobError(f"A job is being started on printer {printer.printer_id}.")
+        self._starting.add(printer.printer_id)
+        self._starting_jobs.add(job.id)
+        job.stage = STARTING
+        job.remote_filename = item.filename
+        # What the printer shows now is the previous print: this job must never bind to it.
+        job.start_time_before = printer.client.fields["start_time"]
+        sent = False
+        try:
+            await self.store.async_save()
+            await printer.async_upload(self.items.path(item), item.filename)
+            self._check_ready(printer)  # the upload took time: is the printer still free?
+            sent = True
+            await printer.async_start_print(item.filename, plate=job.plate)
+        except BaseException:
+            if not sent:
+                job.stage = WAITING  # nothing was started
+            await self.store.async_save()
+            self._changed()
+            raise
+        finally:
+            # Until the job is PRINTING (below, no await in between) the printer's reports must
+            # not create a job of their own for this print.
+            self._starting.discard(printer.printer_id)
+            self._starting_jobs.discard(job.id)
+        self._mark_started(job, printer, item.estimated_time_s)
+        await self.store.async_save()
+        self._announce(job, context)
+        self._announce(job, context, STAGE_CHANGED)
+        return job
+
+    def _check_ready(self, printer: PrinterCoordinator) -> None:
+        """Refuse (409, 503 offline) a start on a printer that is not free, or whose bed holds a plate."""
         if not printer.client.online:
             raise JobError(f"Printer {printer.printer_id} is offline.", 503)
-        if printer.client.fields["gcode_state"] in PRINTING_STATES or self.store.active_job(
-            printer.printer_id
+        if (
+            printer.client.fields["gcode_state"] in PRINTING_STATES
+            or self.store.active_job(printer.printer_id) is not None
         ):
             raise JobError(f"Printer {printer.printer_id} is busy.")
         if not self.bed_is_clear(printer):
@@ -237,41 +271,22 @@ class JobManager:
                 f"The bed of printer {printer.printer_id} is not known to be clear: "
                 "clear it and mark it clear (button, action or REST) first."
             )
-        if job.print_item_id is None or (item := self.store.items.get(job.print_item_id)) is None:
-            raise JobError(
-                f"Print job {job_id} has no file to print (it was created for a print started elsewhere)."
-            )
-        if printer.printer_id in self._starting:  # checked and taken with no await in between
-            raise JobError(f"A job is being started on printer {printer.printer_id}.")
-        self._starting.add(printer.printer_id)
-        self._starting_jobs.add(job.id)
-        # What the printer shows now is the previous print: this job must never bind to it.
-        start_before = printer.client.fields["start_time"]
-        try:
-            await printer.async_upload(self.items.path(item), item.filename)
-            await printer.async_start_print(item.filename, plate=job.plate)
-        finally:
-            # Until the job is PRINTING (below, no await in between) the printer's reports must
-            # not create a job of their own for this print.
-            self._starting.discard(printer.printer_id)
-            self._starting_jobs.discard(job.id)
+
+    def _mark_started(self, job: PrintJob, printer: PrinterCoordinator, estimated_s: int | None) -> None:
+        """The job is printing (its start acknowledged, or its print seen)."""
         job.status = PRINTING
         job.stage = STAGE_PRINTING
         job.started_at = iso(dt_util.utcnow())
-        job.remote_filename = item.filename
-        job.start_time_before = start_before
-        # The printer may have reported PREPARE before this line: that counts as seen.
+        # The printer may have reported PREPARE already: that counts as seen.
         job.seen_active = printer.client.fields["gcode_state"] in PRINTING_STATES
         job.progress_percent = 0
-        job.estimated_remaining_time = minutes(item.estimated_time_s)
+        job.estimated_remaining_time = minutes(estimated_s)
         self.store.bed_clear[printer.printer_id] = False
-        await self.store.async_save()
-        self._announce(job, context)
-        self._announce(job, context, STAGE_CHANGED)
-        return job
 
     async def async_start_file(self, printer: PrinterCoordinator, filename: str, **options: Any) -> None:
         """Start a file already on a printer (the printers API and action), with the bed-clear rule."""
+        if printer.printer_id in self._starting:
+            raise JobError(f"A job is being started on printer {printer.printer_id}.")
         if not self.bed_is_clear(printer):
             raise JobError(
                 f"The bed of printer {printer.printer_id} is not known to be clear: "
@@ -352,6 +367,7 @@ class JobManager:
     async def _print_finished(self, job: PrintJob) -> None:
         """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""
         job.stage = AWAITING_REMOVAL
+        self.store.bed_clear[job.printer_id] = False  # whatever was seen before: its plate is there
         job.progress_percent = 100
         job.estimated_remaining_time = 0
         await self.store.async_save()
@@ -362,88 +378,6 @@ class JobManager:
         for announcer in tuple(self._announcers):
             announcer(job, context, what)
         self._changed()
-
-    # --- jobs for prints started elsewhere (Printernizer's automatic job creation) ------------
-
-    @callback
-    def _maybe_auto_create(self, printer: PrinterCoordinator, *, discovered_on_startup: bool) -> None:
-        settings = self.entry.runtime_data.settings
-        if (
-            not settings[AUTO_CREATE]
-            or printer.printer_id in self._starting
-            or printer.printer_id in self._creating
-        ):
-            return
-        self._creating.add(printer.printer_id)
-        self.hass.async_create_task(self._auto_create(printer, discovered_on_startup), eager_start=True)
-
-    def _already_tracked(self, printer_id: int, seen: SeenPrint, window_s: int) -> bool:
-        """Whether a job, or a deleted job's mark, already stands for the print a printer reports."""
-        mark = self.store.dismissed.get(printer_id)
-        if mark is not None and seen.is_dismissed_by(mark):
-            return True
-        now = dt_util.utcnow().timestamp()
-        return any(
-            stands_for(job, self.filename_of(job), seen, now, window_s)
-            for job in self.store.jobs.values()
-            if job.printer_id == printer_id
-        )
-
-    async def _auto_create(self, printer: PrinterCoordinator, discovered_on_startup: bool) -> None:
-        """Create the job; a failure is logged and retried on the next report, monitoring goes on."""
-        try:
-            if self.store.active_job(printer.printer_id) is not None:
-                return
-            job_name, filename = printed_file(
-                printer.client.fields["gcode_file"], printer.client.fields["subtask_name"]
-            )
-            start = printer.client.fields["start_time"]
-            window = int(self.entry.runtime_data.settings[DEDUP_MINUTES]) * 60
-            if self._already_tracked(printer.printer_id, _seen_print(printer), window):
-                return
-            now = dt_util.utcnow()
-            started = dt_util.utc_from_timestamp(start) if start else now
-            job = await self.store.async_add_job(
-                print_item_id=None,
-                printer_id=printer.printer_id,
-                ottoeject_id=None,
-                auto_start=False,
-                priority=1,
-            )
-            job.status = PRINTING
-            job.stage = STAGE_PAUSED if printer.client.fields["gcode_state"] == "PAUSE" else STAGE_PRINTING
-            job.started_at = iso(started)
-            job.seen_active = True
-            job.job_name = job_name
-            job.filename = filename
-            job.remote_filename = filename
-            job.printer_start_time = start
-            job.progress_percent = printer.client.fields["progress"] or 0
-            job.estimated_remaining_time = printer.client.fields["remaining_time"]
-            job.customer_info = {
-                "auto_created": True,
-                "discovery_time": iso(now),
-                "printer_start_time": iso(dt_util.utc_from_timestamp(start)) if start else None,
-                "discovered_on_startup": discovered_on_startup,
-            }
-            await self.store.async_save()
-        except Exception:
-            LOGGER.exception(
-                "Could not create a job for the print on %s; trying again on its next report", printer.name
-            )
-            return
-        finally:
-            self._creating.discard(printer.printer_id)
-        LOGGER.info("Job %s auto-created for %s on %s", job.id, filename, printer.name)
-        self._announce(job, None, AUTO_CREATED)
-        self._announce(job, None, STAGE_CHANGED)
-        if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
-            persistent_notification.async_create(
-                self.hass,
-                f"Job auto-created: {job_name or 'a print'} on {printer.name}",
-                title="Print Farm",
-                notification_id=f"{DOMAIN}_auto_job_{job.id}",
-            )
 
     async def async_delete_job(self, job_id: int, *, stop: bool, context: Context | None = None) -> None:
         """Remove a job, cancelling it first (its print stopped) with `stop`, as the seed's DELETE does.
@@ -463,111 +397,3 @@ class JobManager:
             await self.async_cancel_job(job_id, context)
         await self.store.async_delete_job(job_id)
         self._changed()
-
-    # --- following the printers --------------------------------------------------------------
-
-    def follow(self, printer: PrinterCoordinator) -> CALLBACK_TYPE:
-        """Let the printer's reports drive its job: progress, remaining time, the end."""
-        self._last_state[printer.printer_id] = printer.client.fields["gcode_state"]
-        self._fresh.add(printer.printer_id)
-        return printer.async_add_listener(lambda: self._printer_changed(printer), _JOB_FIELDS)
-
-    @callback
-    def _printer_changed(self, printer: PrinterCoordinator) -> None:
-        if not printer.client.online:
-            self._fresh.add(printer.printer_id)  # back online: what it prints then was not seen start
-            return
-        fields = printer.client.fields
-        state = fields["gcode_state"]
-        if state is None:
-            return
-        fresh = printer.printer_id in self._fresh
-        self._fresh.discard(printer.printer_id)
-        previous = self._last_state.get(printer.printer_id)
-        self._last_state[printer.printer_id] = state
-        job = self.store.active_job(printer.printer_id)
-        seen = _seen_print(printer)
-        if (
-            state in _ENDINGS
-            and previous in PRINTING_STATES
-            and self.store.bed_clear.get(printer.printer_id) is not False
-        ):
-            # Any print that ends leaves a plate behind, ours or not.
-            self.store.bed_clear[printer.printer_id] = False
-            self.store.schedule_save()
-            self._changed()
-        mark = self.store.dismissed.get(printer.printer_id)
-        if mark is not None:
-            was_seen = mark.seen_running
-            if mark.outlived(state in PRINTING_STATES, seen):
-                # The deleted job's print is over: a later print of the same file is a print of its own.
-                del self.store.dismissed[printer.printer_id]
-                self.store.schedule_save()
-            elif mark.seen_running != was_seen:
-                self.store.schedule_save()
-        if job is not None and job.id not in self._cancelling and self._replaced(job, state, seen):
-            LOGGER.info("Job %s ends unseen: %s prints something else", job.id, printer.name)
-            status = unseen_end(job)
-            job.failure = ENDED_UNSEEN if status == FAILED else None
-            self.hass.async_create_task(self._finish(job, status), eager_start=True)
-            job = None
-        if job is None:
-            if state in PRINTING_STATES:
-                self._maybe_auto_create(printer, discovered_on_startup=fresh)
-            return
-        if job.id in self._cancelling:
-            return
-        if state in PRINTING_STATES:
-            changed = False
-            filename = self.filename_of(job)
-            start = start_to_bind(job, filename, seen)
-            learnt_name = not normalise_filename(filename) and seen.name
-            if not job.seen_active or start is not None or learnt_name:
-                # Seeing the print run binds the job to it (its start time, its file when the job
-                # had none) and lets its end end the job: saved now, not batched.
-                job.seen_active = True
-                job.printer_start_time = job.printer_start_time or start
-                if learnt_name:
-                    job.filename = job.remote_filename = _reported_file(printer)
-                self.hass.async_create_task(self.store.async_save(), eager_start=True)
-                changed = True
-            progress = fields["progress"] or 0
-            remaining = fields["remaining_time"]
-            if (progress, remaining) != (job.progress_percent, job.estimated_remaining_time):
-                job.progress_percent, job.estimated_remaining_time = progress, remaining
-                changed = True
-            stage = STAGE_PAUSED if state == "PAUSE" else STAGE_PRINTING
-            if job.stage in RUNNING_STAGES and job.stage != stage:
-                job.stage = stage
-                self.hass.async_create_task(self.store.async_save(), eager_start=True)
-                self._announce(job, None, STAGE_CHANGED)
-            if changed:
-                self.store.schedule_save()
-                self._changed(progress_only=True)
-        elif state in _ENDINGS and job.seen_active and job.stage in RUNNING_STAGES:
-            LOGGER.debug("Job %s: the print ends %s on %s", job.id, state, printer.name)
-            if state == "FAILED":
-                job.failure = f"{fields['print_error'] or 0:08X}"
-                self.hass.async_create_task(self._finish(job, FAILED), eager_start=True)
-            else:
-                self.hass.async_create_task(self._print_finished(job), eager_start=True)
-
-    def _replaced(self, job: PrintJob, state: str, seen: SeenPrint) -> bool:
-        """Whether the printer reports another print than the job's (printed while nobody watched).
-
-        A print running now that is not the job's replaced it. An ended one replaced it only if the
-        job was seen running: before that, the end reported is the previous print's.
-        """
-        if state not in PRINTING_STATES and not (state in _ENDINGS and job.seen_active):
-            return False
-        return seen.is_other_than(SeenPrint.of_job(job, self.filename_of(job)))
-
-
-def _reported_file(printer: PrinterCoordinator) -> str | None:
-    """The file a printer reports printing, or None when it names none."""
-    return printed_file(printer.client.fields["gcode_file"], printer.client.fields["subtask_name"])[1]
-
-
-def _seen_print(printer: PrinterCoordinator) -> SeenPrint:
-    """The print a printer reports: its file ("" when it names none) and start time."""
-    return SeenPrint(normalise_filename(_reported_file(printer)), printer.client.fields["start_time"])

@@ -16,7 +16,7 @@ from homeassistant.exceptions import HomeAssistantError
 from ..const import LOGGER
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.dispatch import PrinterReadiness, plan
-from ..rules.jobs import JobError
+from ..rules.jobs import AWAITING_REMOVAL, JobError
 from ..rules.settings import JOB_PROCESSING
 from .jobs import JobManager
 from .printer import PrinterCoordinator
@@ -39,8 +39,6 @@ class Orchestrator:
         # Why each queued job waits (not stored: the next dispatch says it again).
         self.waiting: dict[int, str] = {}
         self._scheduled = False
-        self._running = False
-        self._again = False
         self.started: float | None = None  # monotonic time of the start, None once stopped
         # What went wrong in the last dispatch, if it did not complete (the health route says it).
         self.error: str | None = None
@@ -76,28 +74,24 @@ class Orchestrator:
         if self._scheduled:
             return
         self._scheduled = True
-        self.entry.async_create_background_task(self.hass, self._async_dispatch(), "print_farm dispatch")
+        # Not eager: the changes that come in meanwhile (one report may bring several) join it.
+        self.entry.async_create_background_task(
+            self.hass, self._async_dispatch(), "print_farm dispatch", eager_start=False
+        )
 
     def _readiness(self, printer: PrinterCoordinator) -> PrinterReadiness:
         state = printer.client.fields["gcode_state"]
-        busy = (
-            state in PRINTING_STATES
-            or self.jobs.store.active_job(printer.printer_id) is not None
-            or self.jobs.is_starting(printer.printer_id)
-        )
+        active = self.jobs.store.active_job(printer.printer_id)
+        busy = state in PRINTING_STATES or active is not None or self.jobs.is_starting(printer.printer_id)
         return PrinterReadiness(
             online=printer.client.online and state is not None,
             busy=busy,
             bed_clear=self.jobs.bed_is_clear(printer),
+            plate_of=active.id if active is not None and active.stage == AWAITING_REMOVAL else None,
         )
 
     async def _async_dispatch(self) -> None:
         self._scheduled = False
-        if self._running:  # one dispatch at a time: the running one is followed by another
-            self._again = True
-            return
-        self._running = True
-        self._again = False
         try:
             farm = self.entry.runtime_data
             decision = plan(
@@ -106,18 +100,29 @@ class Orchestrator:
                 enabled=bool(farm.settings[JOB_PROCESSING]),
             )
             self.waiting = decision.waiting
-            for job in decision.starts:
-                try:
-                    await self.jobs.async_start_job(job.id)
-                except (JobError, HomeAssistantError) as err:
-                    # Tried again when the printer or the queue changes, never in a loop.
-                    LOGGER.warning("Job %s could not be started: %s", job.id, err)
-                    self.waiting[job.id] = f"its start failed: {err}"
             self.error = None
         except Exception as err:
             LOGGER.exception("Job dispatch failed")
             self.error = f"{type(err).__name__}: {err}"
-        finally:
-            self._running = False
-        if self._again:
-            self.schedule()
+            return
+        for job in decision.starts:
+            # Each start on its own: a long upload to one printer holds no other printer up. It
+            # runs at once up to its first wait, so the next dispatch sees the printer taken.
+            self.entry.async_create_background_task(
+                self.hass, self._async_start(job.id), f"print_farm start of job {job.id}"
+            )
+
+    async def _async_start(self, job_id: int) -> None:
+        job = self.jobs.store.jobs.get(job_id)
+        # Decided a moment ago: still wanted? (switched off, auto_start cleared, job gone)
+        if job is None or not job.auto_start or not self.entry.runtime_data.settings[JOB_PROCESSING]:
+            return
+        try:
+            await self.jobs.async_start_job(job_id)
+        except (JobError, HomeAssistantError) as err:
+            # Tried again at the next change of the queue or of a printer, never in a loop.
+            LOGGER.warning("Job %s could not be started: %s", job_id, err)
+            self.waiting[job_id] = f"its start failed: {err}"
+        except Exception:
+            LOGGER.exception("Job %s could not be started", job_id)
+            self.waiting[job_id] = "its start failed (see the log)"

@@ -162,7 +162,7 @@ class RackStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
-        self._store: Store[_StoredRacks] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.racks")
+        self._store: Store[_StoredRacks] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.racks", atomic_writes=True)
         self._data: _StoredRacks = {"next_id": 1, "racks": {}}
         self._shelves: dict[str, list[Shelf]] = {}
 
@@ -240,6 +240,8 @@ class _StoredJobs(TypedDict):
     dismissed: dict[str, list[Any]]
     # Counters of ended jobs, kept apart from the jobs, which can be deleted (JobStore.stats).
     stats: dict[str, int]
+    # Printer id -> the start time of the print whose plate was taken off when its bed was marked clear.
+    bed_cleared_after: dict[str, int | None]
 
 
 # 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
@@ -279,10 +281,14 @@ class JobStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
-        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs")
+        # Written whole or not at all: a job's step is stored before it is sent.
+        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs", atomic_writes=True)
         self.items: dict[int, PrintItem] = {}
         self.jobs: dict[int, PrintJob] = {}
         self.bed_clear: dict[int, bool] = {}
+        # The start of the print whose plate was taken off when a bed was marked clear: a print that
+        # ended since (seen or not: Home Assistant down, printer offline) left a plate again.
+        self.bed_cleared_after: dict[int, int | None] = {}
         # The print each printer was printing when its job was deleted: it must not come back as an
         # automatic job. One per printer, forgotten once the printer is seen doing something else.
         self.dismissed: dict[int, Dismissed] = {}
@@ -300,6 +306,9 @@ class JobStore:
         self.items = {item["id"]: _load(PrintItem, item) for item in stored["items"]}
         self.jobs = {job["id"]: _load(PrintJob, job) for job in stored["jobs"]}
         self.bed_clear = {int(key): value for key, value in stored.get("bed_clear", {}).items()}
+        self.bed_cleared_after = {
+            int(key): value for key, value in stored.get("bed_cleared_after", {}).items()
+        }
         self.dismissed = {
             int(printer): Dismissed(SeenPrint(str(name), None if start is None else int(start)), bool(seen))
             for printer, (name, start, seen) in stored.get("dismissed", {}).items()
@@ -315,6 +324,7 @@ class JobStore:
             "items": [asdict(item) for item in self.items.values()],
             "jobs": [asdict(job) for job in self.jobs.values()],
             "bed_clear": {str(key): value for key, value in self.bed_clear.items()},
+            "bed_cleared_after": {str(key): value for key, value in self.bed_cleared_after.items()},
             "stats": dict(self.stats),
             "dismissed": {
                 str(printer): [mark.print.name, mark.print.start, mark.seen_running]
