@@ -195,7 +195,6 @@ async def test_an_unanswered_start_is_never_sent_again(
     printer = farm.runtime_data.printer_by_id(1)
     await simulator.set_latency(serial, 11)  # longer than the client waits for an answer (10 s)
     job_id = await queue(client, "slow.gcode", auto_start=True)
-    await wait_until(hass, lambda: jobs.store.jobs[job_id].stage == "starting")
     # The answer does not come in time; the printer starts the print when it gets to the command.
     await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"), timeout=30)
     await wait_until(hass, lambda: jobs.store.jobs[job_id].status == "PRINTING", timeout=30)
@@ -204,3 +203,32 @@ async def test_an_unanswered_start_is_never_sent_again(
     await wait_until(hass, lambda: jobs.store.jobs[job_id].progress_percent > 0)
     assert list(jobs.store.jobs) == [job_id]  # adopted: no automatic twin, no second start
     assert (await simulator.printer(serial))["state"]["gcode_file"] == "slow.gcode"
+
+
+async def test_a_start_cut_short_before_its_command_waits_again(
+    hass: HomeAssistant, hass_storage: dict[str, Any], sim_printer: dict[str, Any]
+) -> None:
+    """Home Assistant stopped during the upload: nothing was started, so the job may start again."""
+    from .helpers import setup_farm
+
+    job = {
+        "id": 1, "print_item_id": None, "printer_id": 1, "ottoeject_id": None, "priority": 1,
+        "auto_start": False, "status": "QUEUED", "created_at": "2026-01-01T10:00:00.000Z",
+    }  # fmt: skip
+    hass_storage["print_farm.jobs"] = {
+        "version": 3,
+        "minor_version": 1,
+        "key": "print_farm.jobs",
+        "data": {
+            "next_item_id": 1,
+            "next_job_id": 3,
+            "items": [],
+            "jobs": [{**job, "stage": "starting"}, {**job, "id": 2, "stage": "start_sent"}],
+            "bed_clear": {},
+            "dismissed": {},
+        },
+    }
+    entry = await setup_farm(hass, sim_printer)
+    jobs = entry.runtime_data.jobs.store.jobs
+    assert (jobs[1].stage, jobs[2].stage) == ("waiting", "start_sent")  # a sent start stays for the reports
+    assert hass_storage["print_farm.jobs"]["data"]["jobs"][0]["stage"] == "waiting"

@@ -37,8 +37,9 @@ async def test_status_and_active_jobs_follow_the_queue(
     printing = await queue(client, "a.gcode", auto_start=True)
     await wait_until(hass, lambda: jobs.store.jobs[printing].status == "PRINTING")
     waiting = await queue(client, "b.gcode")
-    await simulator.advance(sim_printer["serial"], 900)
-    await wait_until(hass, lambda: jobs.store.jobs[printing].progress_percent > 0)
+    reported = (await simulator.advance(sim_printer["serial"], 900))["state"]["mc_percent"]
+    assert reported > 0
+    await wait_until(hass, lambda: jobs.store.jobs[printing].progress_percent == reported)
 
     active = await (await client.get(f"{ORCHESTRATION}/active-jobs")).json()
     assert active["success"] is True
@@ -53,7 +54,7 @@ async def test_status_and_active_jobs_follow_the_queue(
         "printing",
         "printing",
     )
-    assert first["progress_percent"] == jobs.store.jobs[printing].progress_percent > 0
+    assert first["progress_percent"] == reported
     assert first["started_at"].endswith("Z")
     assert (second["jobId"], second["status"], second["orchestration_status"]) == (
         waiting,

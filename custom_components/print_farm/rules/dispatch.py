@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .jobs import QUEUED, STARTING, PrintJob
+from .jobs import QUEUED, START_SENT, STARTING, PrintJob
 
 PROCESSING_OFF = "job processing is switched off"
 NO_PRINTER = "its printer is not part of the farm"
@@ -20,6 +20,7 @@ BUSY = "the printer is busy"
 BED_NOT_CLEAR = "the printer's bed is not known to be clear"
 MANUAL = "it starts by hand (auto_start is off)"
 UNCONFIRMED = "its start was sent without an answer: the printer's reports will show whether it prints"
+SENDING = "its file is being sent to the printer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +53,8 @@ def plan(jobs: Iterable[PrintJob], printers: Mapping[int, PrinterReadiness], *, 
     for job in sorted((job for job in jobs if job.status == QUEUED), key=queue_order):
         printer = printers.get(job.printer_id)
         ahead = first_for.get(job.printer_id)
-        if job.stage == STARTING:
-            result.waiting[job.id] = UNCONFIRMED
+        if job.stage in (STARTING, START_SENT):
+            result.waiting[job.id] = SENDING if job.stage == STARTING else UNCONFIRMED
             first_for.setdefault(job.printer_id, job.id)
             continue
         if not job.auto_start:

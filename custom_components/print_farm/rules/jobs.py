@@ -22,9 +22,11 @@ ENDED_UNSEEN: Final = "ended_unseen"
 
 # A job's stage, the seed's `orchestration_status`: finer than its status (docs/API.md lists them).
 WAITING: Final = "waiting"  # QUEUED: waits to be started
-# QUEUED: its file is being sent and its start command follows; if that command's answer is lost,
-# it stays here until the printer's reports show it printing (never sent twice).
+# QUEUED: its file is being sent; nothing is started yet (after a restart it waits again).
 STARTING: Final = "starting"
+# QUEUED: its start command was sent (stored first); if the answer is lost, it stays here until the
+# printer's reports show it printing: a start is never sent twice.
+START_SENT: Final = "start_sent"
 STAGE_PRINTING: Final = "printing"  # PRINTING: the printer prepares or prints it
 STAGE_PAUSED: Final = "paused"  # PRINTING: the printer paused it
 AWAITING_REMOVAL: Final = "awaiting_removal"  # PRINTING at 100 %: printed, its plate waits for a person

@@ -27,6 +27,7 @@ from ..rules.jobs import (
     RUNNING_STAGES,
     STAGE_OF_STATUS,
     STAGE_PRINTING,
+    START_SENT,
     STARTING,
     WAITING,
     Dismissed,
@@ -70,8 +71,13 @@ class JobManager(PrintTracking):
         self._cancelling: set[int] = set()
 
     async def async_setup(self) -> None:
-        """Load the items and jobs."""
+        """Load the items and jobs; a start cut short before its command was sent waits again."""
         await self.store.async_load()
+        interrupted = [job for job in self.store.jobs.values() if job.stage == STARTING]
+        for job in interrupted:
+            job.stage = WAITING
+        if interrupted:
+            await self.store.async_save()
 
     @callback
     def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -213,7 +219,7 @@ class JobManager(PrintTracking):
         job = self._job(job_id)
         if job.status != QUEUED:
             raise JobError(f"Print job {job_id} is {job.status}, not QUEUED.")
-        if job.stage == STARTING:
+        if job.stage in (STARTING, START_SENT):
             raise JobError(
                 f"Print job {job_id}'s start was sent; its printer's reports will show it printing"
                 " (cancel it if it never does)."
@@ -238,6 +244,8 @@ class JobManager(PrintTracking):
             await self.store.async_save()
             await printer.async_upload(self.items.path(item), item.filename)
             self._check_ready(printer)  # the upload took time: is the printer still free?
+            job.stage = START_SENT  # stored before it is sent: after a restart, the reports decide
+            await self.store.async_save()
             sent = True
             await printer.async_start_print(item.filename, plate=job.plate)
         except BaseException:

@@ -24,7 +24,7 @@ from ..rules.jobs import (
     RUNNING_STAGES,
     STAGE_PAUSED,
     STAGE_PRINTING,
-    STARTING,
+    START_SENT,
     PrintJob,
     SeenPrint,
     iso,
@@ -261,7 +261,7 @@ class PrintTracking:
             if (
                 job.printer_id == printer.printer_id
                 and job.status == QUEUED
-                and job.stage == STARTING
+                and job.stage == START_SENT
                 and job.id not in self._starting_jobs
                 and seen.name == normalise_filename(job.remote_filename)
                 and (seen.start is None or seen.start != job.start_time_before)
