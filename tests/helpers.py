@@ -67,3 +67,25 @@ async def wait_until(hass: HomeAssistant, condition: Callable[[], bool], timeout
         for remove in removers:
             remove()
     await hass.async_block_till_done()
+
+
+JOBS_API = "/api/print_farm/print-jobs"
+
+
+async def upload_item(client: Any, name: str, content: bytes) -> Any:
+    """Upload a file as a print item (POST /print-jobs/upload); the response."""
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", content, filename=name)
+    return await client.post(f"{JOBS_API}/upload", data=form)
+
+
+async def queue_job(client: Any, name: str, content: bytes, **job: Any) -> int:
+    """Upload a file and queue a job of it on printer 1 (`job` adds to the body); the job's id."""
+    item = await (await upload_item(client, name, content)).json()
+    response = await client.post(
+        JOBS_API, json={"print_item_id": item["print_item_id"], "printer_id": 1, **job}
+    )
+    assert response.status == 201, await response.text()
+    return int((await response.json())["id"])

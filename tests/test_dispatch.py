@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 
@@ -20,7 +19,7 @@ from custom_components.print_farm.rules.dispatch import (
 from custom_components.print_farm.rules.jobs import PrintJob
 from simulator.control import SimulatorControl
 
-from .helpers import wait_until
+from .helpers import queue_job, upload_item, wait_until
 
 API = "/api/print_farm/print-jobs"
 GCODE = (
@@ -76,12 +75,7 @@ def test_a_manual_job_does_not_hold_back_an_automatic_one() -> None:
 
 
 async def queue(client: TestClient, name: str, **job: Any) -> int:
-    form = aiohttp.FormData()
-    form.add_field("file", GCODE, filename=name)
-    item = await (await client.post(f"{API}/upload", data=form)).json()
-    response = await client.post(API, json={"print_item_id": item["print_item_id"], "printer_id": 1, **job})
-    assert response.status == 201, await response.text()
-    return int((await response.json())["id"])
+    return await queue_job(client, name, GCODE, **job)
 
 
 async def test_a_queue_prints_itself_a_person_only_takes_plates_off(
@@ -232,3 +226,32 @@ async def test_a_start_cut_short_before_its_command_waits_again(
     jobs = entry.runtime_data.jobs.store.jobs
     assert (jobs[1].stage, jobs[2].stage) == ("waiting", "start_sent")  # a sent start stays for the reports
     assert hass_storage["print_farm.jobs"]["data"]["jobs"][0]["stage"] == "waiting"
+
+
+async def test_a_failed_start_is_not_retried_in_a_loop(
+    hass: HomeAssistant,
+    client: TestClient,
+    farm: Any,
+    caplog: Any,
+) -> None:
+    """The item's file is gone: the start fails once, the job waits and says why, nothing loops."""
+    jobs = farm.runtime_data.jobs
+    item = await (await upload_item(client, "gone.gcode", GCODE)).json()
+    path = jobs.items.path(jobs.store.items[item["print_item_id"]])
+    await hass.async_add_executor_job(path.unlink)
+    response = await client.post(
+        API, json={"print_item_id": item["print_item_id"], "printer_id": 1, "auto_start": True}
+    )
+    job_id = (await response.json())["id"]
+    await hass.async_block_till_done()
+    # More changes of the queue: each one dispatches again, none retries the failed start yet.
+    for name in ("a.gcode", "b.gcode"):
+        await queue(client, name)
+        await hass.async_block_till_done()
+    attempts = [
+        record for record in caplog.records if f"Job {job_id} could not be started" in record.getMessage()
+    ]
+    assert len(attempts) == 1
+    assert jobs.store.jobs[job_id].stage == "waiting"  # nothing was sent
+    detail = await (await client.get(f"{API}/{job_id}")).json()
+    assert detail["wait_reason"].startswith("its start failed")

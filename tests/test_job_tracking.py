@@ -20,7 +20,7 @@ from pytest_homeassistant_custom_component.common import async_capture_events
 from custom_components.print_farm.runtime.storage import JobStore
 from simulator.control import SimulatorControl
 
-from .helpers import farm_entry, wait_until
+from .helpers import farm_entry, upload_item, wait_until
 
 API = "/api/print_farm/print-jobs"
 V1 = "/api/print_farm/v1"
@@ -38,9 +38,7 @@ async def start_outside(simulator: SimulatorControl, serial: str, name: str = "W
 
 
 async def upload(client: TestClient, name: str, content: bytes = GCODE) -> aiohttp.ClientResponse:
-    form = aiohttp.FormData()
-    form.add_field("file", content, filename=name)
-    return await client.post(f"{API}/upload", data=form)
+    return await upload_item(client, name, content)
 
 
 async def test_a_reprint_while_home_assistant_was_down_is_a_job_of_its_own(

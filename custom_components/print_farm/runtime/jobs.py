@@ -7,11 +7,13 @@ bodies, so that no body is built here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER
@@ -168,6 +170,8 @@ class JobManager(PrintTracking):
         job = self._job(job_id)
         if job.status not in (QUEUED, PRINTING):
             raise JobError(f"Print job {job_id} is {job.status} and can no longer be changed.")
+        if job.stage in (STARTING, START_SENT) and "printer_id" in changes:
+            raise JobError(f"Print job {job_id} is being started: its printer cannot change.")
         if job.status == PRINTING and set(changes) - {"priority", "auto_start", "ottoeject_id", "job_name"}:
             raise JobError(f"Print job {job_id} is printing: its printer cannot change.")
         if "printer_id" in changes:
@@ -200,6 +204,8 @@ class JobManager(PrintTracking):
         printer = self._printer(printer_id)
         self.store.bed_clear[printer_id] = clear
         if clear:
+            # The print whose plate was taken off. Unknown (no print reported yet): then the next
+            # print seen ended counts as a plate, the safe side (a person marks it clear again).
             self.store.bed_cleared_after[printer_id] = printer.client.fields["start_time"]
         job = self.store.active_job(printer_id)
         if clear and job is not None and job.stage == AWAITING_REMOVAL:
@@ -248,11 +254,12 @@ class JobManager(PrintTracking):
             await self.store.async_save()
             sent = True
             await printer.async_start_print(item.filename, plate=job.plate)
-        except BaseException:
-            if not sent:
-                job.stage = WAITING  # nothing was started
+        except BaseException as err:
+            if not (sent and _answer_lost(err)):
+                job.stage = WAITING  # nothing was started: the printer never had, or refused, it
             await self.store.async_save()
-            self._changed()
+            # Not the queue's listeners: a failed start must not start the same job again at once.
+            self._changed(progress_only=True)
             raise
         finally:
             # Until the job is PRINTING (below, no await in between) the printer's reports must
@@ -269,6 +276,11 @@ class JobManager(PrintTracking):
         """Refuse (409, 503 offline) a start on a printer that is not free, or whose bed holds a plate."""
         if not printer.client.online:
             raise JobError(f"Printer {printer.printer_id} is offline.", 503)
+        if unconfirmed := self._unconfirmed_start(printer.printer_id):
+            raise JobError(
+                f"Printer {printer.printer_id} was sent the start of job {unconfirmed} and has not"
+                " confirmed it yet."
+            )
         if (
             printer.client.fields["gcode_state"] in PRINTING_STATES
             or self.store.active_job(printer.printer_id) is not None
@@ -279,6 +291,17 @@ class JobManager(PrintTracking):
                 f"The bed of printer {printer.printer_id} is not known to be clear: "
                 "clear it and mark it clear (button, action or REST) first."
             )
+
+    def _unconfirmed_start(self, printer_id: int) -> int | None:
+        """The job whose start was sent to a printer and not confirmed yet, if any."""
+        return next(
+            (
+                job.id
+                for job in self.store.jobs.values()
+                if job.printer_id == printer_id and job.status == QUEUED and job.stage == START_SENT
+            ),
+            None,
+        )
 
     def _mark_started(self, job: PrintJob, printer: PrinterCoordinator, estimated_s: int | None) -> None:
         """The job is printing (its start acknowledged, or its print seen)."""
@@ -293,7 +316,7 @@ class JobManager(PrintTracking):
 
     async def async_start_file(self, printer: PrinterCoordinator, filename: str, **options: Any) -> None:
         """Start a file already on a printer (the printers API and action), with the bed-clear rule."""
-        if printer.printer_id in self._starting:
+        if printer.printer_id in self._starting or self._unconfirmed_start(printer.printer_id):
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
         if not self.bed_is_clear(printer):
             raise JobError(
@@ -405,3 +428,14 @@ class JobManager(PrintTracking):
             await self.async_cancel_job(job_id, context)
         await self.store.async_delete_job(job_id)
         self._changed()
+
+
+def _answer_lost(err: BaseException) -> bool:
+    """Whether a start command failed without saying whether the printer took it.
+
+    No answer in time, or Home Assistant stopping while it waited: the print may have started. An
+    offline printer, a failed send or a refusal say it did not.
+    """
+    return isinstance(err, asyncio.CancelledError) or (
+        isinstance(err, HomeAssistantError) and err.translation_key == "printer_timeout"
+    )

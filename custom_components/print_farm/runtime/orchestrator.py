@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_call_later
 
 from ..const import LOGGER
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 # The printer fields whose change may make a printer ready (or not).
 _READY_FIELDS: Final = frozenset({"gcode_state", FIELD_ONLINE})
+# A job whose start failed (nothing started: an upload refused, a file missing) is tried again after this.
+RETRY_AFTER_S: Final = 60.0
 
 
 class Orchestrator:
@@ -39,6 +42,8 @@ class Orchestrator:
         # Why each queued job waits (not stored: the next dispatch says it again).
         self.waiting: dict[int, str] = {}
         self._scheduled = False
+        # Jobs whose start failed: (when they may be tried again, why they wait).
+        self._held: dict[int, tuple[float, str]] = {}
         self.started: float | None = None  # monotonic time of the start, None once stopped
         # What went wrong in the last dispatch, if it did not complete (the health route says it).
         self.error: str | None = None
@@ -105,7 +110,12 @@ class Orchestrator:
             LOGGER.exception("Job dispatch failed")
             self.error = f"{type(err).__name__}: {err}"
             return
+        now = time.monotonic()
         for job in decision.starts:
+            if (held := self._held.get(job.id)) is not None and held[0] > now:
+                self.waiting[job.id] = held[1]
+                continue
+            self._held.pop(job.id, None)
             # Each start on its own: a long upload to one printer holds no other printer up. It
             # runs at once up to its first wait, so the next dispatch sees the printer taken.
             self.entry.async_create_background_task(
@@ -120,9 +130,17 @@ class Orchestrator:
         try:
             await self.jobs.async_start_job(job_id)
         except (JobError, HomeAssistantError) as err:
-            # Tried again at the next change of the queue or of a printer, never in a loop.
             LOGGER.warning("Job %s could not be started: %s", job_id, err)
-            self.waiting[job_id] = f"its start failed: {err}"
+            self._hold(job_id, f"its start failed: {err}")
         except Exception:
             LOGGER.exception("Job %s could not be started", job_id)
-            self.waiting[job_id] = "its start failed (see the log)"
+            self._hold(job_id, "its start failed (see the log)")
+
+    @callback
+    def _hold(self, job_id: int, reason: str) -> None:
+        """Try a job whose start failed again only after a while, never in a loop; say why it waits."""
+        self._held[job_id] = (time.monotonic() + RETRY_AFTER_S, reason)
+        self.waiting[job_id] = reason
+        self.entry.async_on_unload(
+            async_call_later(self.hass, RETRY_AFTER_S, callback(lambda _now: self.schedule()))
+        )
