@@ -255,3 +255,7 @@ async def test_a_failed_start_is_not_retried_in_a_loop(
     assert jobs.store.jobs[job_id].stage == "waiting"  # nothing was sent
     detail = await (await client.get(f"{API}/{job_id}")).json()
     assert detail["wait_reason"].startswith("its start failed")
+    # The file is back: the orchestration restart forgets the hold and starts the job now.
+    await hass.async_add_executor_job(path.write_bytes, GCODE)
+    assert (await client.post("/api/print_farm/orchestration/restart")).status == 200
+    await wait_until(hass, lambda: jobs.store.jobs[job_id].status == "PRINTING")

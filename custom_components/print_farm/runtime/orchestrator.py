@@ -63,9 +63,10 @@ class Orchestrator:
 
     @callback
     def restart(self) -> None:
-        """Forget what the last dispatches decided and decide again (the storage is the truth)."""
+        """Forget what the last dispatches decided, held starts too, and decide again (storage is the truth)."""
         self.error = None
         self.waiting = {}
+        self._held.clear()  # a person fixed what made a start fail: no need to wait out the hold
         self.schedule()
 
     @callback
