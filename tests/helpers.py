@@ -50,14 +50,19 @@ async def setup_farm(
 
 
 async def wait_until(hass: HomeAssistant, condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Wait for a condition that a printer's report will make true, woken by each printer change."""
+    """Wait for a condition that a printer's report or a job's change will make true, woken by each."""
     changed = asyncio.Event()
-    removers = [
-        printer.client.add_listener(lambda fields: changed.set())
+    farms = [
+        entry.runtime_data
         for entry in hass.config_entries.async_entries(DOMAIN)
         if hasattr(entry, "runtime_data")
-        for printer in entry.runtime_data.printers.values()
     ]
+    removers = [
+        printer.client.add_listener(lambda fields: changed.set())
+        for farm in farms
+        for printer in farm.printers.values()
+    ]
+    removers += [farm.jobs.async_add_listener(changed.set) for farm in farms]
     try:
         async with asyncio.timeout(timeout):
             while not condition():

@@ -149,11 +149,27 @@ async def test_settings_api(
         "printer_offline_after_s": 60,
         "spool_low_threshold_grams": 100,
         "job_processing_enabled": True,
+        "eject_max_cooling_minutes": 30,
+        "eject_release_temperatures": {},
+        "failed_plate": "hold",
     }
-    for bad in ({"job_creation_auto_create": "yes"}, {"max_upload_mb": 0}, {"colour": "red"}):
+    for bad in (
+        {"job_creation_auto_create": "yes"},
+        {"max_upload_mb": 0},
+        {"colour": "red"},
+        {"failed_plate": "throw"},
+        {"eject_release_temperatures": {"PLA": 500}},
+        {"eject_max_cooling_minutes": -1},
+    ):
         assert (await client.put(f"{V1}/settings", json=bad)).status == 400
     assert (await client.put(f"{V1}/settings", json={"printer_offline_after_s": 120})).status == 200
     assert farm.options["printer_offline_after_s"] == 120
+    changed = {"eject_release_temperatures": {"PETG": 38}, "failed_plate": "eject"}
+    assert (await client.put(f"{V1}/settings", json=changed)).status == 200
+    assert (farm.options["eject_release_temperatures"], farm.options["failed_plate"]) == (
+        {"PETG": 38.0},
+        "eject",
+    )
     assert farm.runtime_data.printer_by_id(1).client.watchdog == 120
     reader = await aiohttp_client(
         hass.http.app, headers={"Authorization": f"Bearer {hass_read_only_access_token}"}

@@ -192,6 +192,8 @@ async def test_reconfigure_does_not_trust_a_changed_certificate(
     result = await entry.start_subentry_reconfigure_flow(hass, "printer", subentry_id)
     form = form_input(sim_printer)
     del form["name"]
+    # A changed connection is tested (an unchanged one is not: only the OttoEject settings changed).
+    form["access_code"] = "87654321"
     result = await hass.config_entries.subentries.async_configure(result["flow_id"], form)
     assert result["errors"] == {"base": "certificate_changed"}
     assert entry.subentries[subentry_id].data["fingerprint"] == sim_printer["fingerprint"]

@@ -32,10 +32,14 @@ from .const import (
     CONF_ACCESS_CODE,
     CONF_DISCOVERY_HOST,
     CONF_DISCOVERY_PORT,
+    CONF_EJECT_GCODE,
     CONF_FINGERPRINT,
     CONF_FTPS_PORT,
     CONF_MQTT_PORT,
+    CONF_OTTOEJECT,
+    CONF_POSITION,
     CONF_SERIAL,
+    CONF_SETTLE,
     DOMAIN,
     SUBENTRY_OTTOEJECT,
     SUBENTRY_PRINTER,
@@ -56,9 +60,11 @@ from .rules.settings import (
     WATCHDOG_SECONDS,
     settings_of,
 )
+from .rules.workflow import DEFAULT_MACROS, check_template
 from .runtime.discovery import async_discovered_printers
 from .runtime.ottoeject import (
     CONF_ACK_TIMEOUT,
+    CONF_MACROS,
     DEFAULT_ACK_TIMEOUT,
     DEFAULT_SCAN_INTERVAL,
     async_validate_ottoeject,
@@ -69,6 +75,8 @@ from .runtime.rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_t
 
 CONF_DISCOVERED = "discovered"
 CONF_ADVANCED = "advanced"
+CONF_EJECTION = "ejection"
+NO_OTTOEJECT = "none"
 MANUAL = "manual"
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 
@@ -144,6 +152,60 @@ class PrintFarmOptionsFlow(OptionsFlow):
         return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))
 
 
+def _ottoeject_choice(entry: ConfigEntry, current: str | None) -> SelectSelector:
+    """Pick one of the farm's OttoEjects, or none."""
+    options = [SelectOptionDict(value=NO_OTTOEJECT, label=NO_OTTOEJECT)]
+    options += [
+        SelectOptionDict(value=subentry_id, label=subentry.title)
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_OTTOEJECT
+    ]
+    return SelectSelector(SelectSelectorConfig(options=options, translation_key=CONF_OTTOEJECT))
+
+
+def _ejection_section(entry: ConfigEntry, defaults: dict[str, Any]) -> Any:
+    """Which OttoEject takes the printer's plates, its position there, and how the bed is moved for it."""
+
+    def suggested(key: str) -> dict[str, Any]:
+        return {"suggested_value": defaults.get(key)}
+
+    return section(
+        vol.Schema(
+            {
+                vol.Optional(
+                    CONF_OTTOEJECT, default=defaults.get(CONF_OTTOEJECT) or NO_OTTOEJECT
+                ): _ottoeject_choice(entry, defaults.get(CONF_OTTOEJECT)),
+                vol.Optional(CONF_POSITION, description=suggested(CONF_POSITION)): str,
+                vol.Optional(CONF_EJECT_GCODE, description=suggested(CONF_EJECT_GCODE)): TextSelector(
+                    TextSelectorConfig(multiline=True)
+                ),
+                vol.Optional(CONF_SETTLE, description=suggested(CONF_SETTLE)): NumberSelector(
+                    NumberSelectorConfig(min=0, max=300, mode=NumberSelectorMode.BOX, unit_of_measurement="s")
+                ),
+            }
+        ),
+        {"collapsed": True},
+    )
+
+
+def _ejection_data(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ejection settings a form gave (empty ones left out), and what is wrong with them."""
+    given = user_input.get(CONF_EJECTION) or {}
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if (ejector := given.get(CONF_OTTOEJECT)) and ejector != NO_OTTOEJECT:
+        data[CONF_OTTOEJECT] = ejector
+        position = str(given.get(CONF_POSITION) or "").strip().upper()
+        if not position or not position.replace("_", "").isalnum():
+            errors["base"] = "invalid_position"
+        data[CONF_POSITION] = position
+    if gcode := str(given.get(CONF_EJECT_GCODE) or "").strip():
+        data[CONF_EJECT_GCODE] = gcode
+    if given.get(CONF_SETTLE) is not None:
+        data[CONF_SETTLE] = float(given[CONF_SETTLE])
+    return data, errors
+
+
 def _printer_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
     fields: dict[Any, Any] = {}
     if with_name:
@@ -166,7 +228,7 @@ def _printer_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
 
 
 def _flatten(user_input: dict[str, Any]) -> dict[str, Any]:
-    data = {key: value for key, value in user_input.items() if key != CONF_ADVANCED}
+    data = {key: value for key, value in user_input.items() if key not in (CONF_ADVANCED, CONF_EJECTION)}
     for key, value in (user_input.get(CONF_ADVANCED) or {}).items():
         data[key] = int(value)
     return data
@@ -253,10 +315,20 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
         if user_input is not None:
             data = _flatten(user_input)
             data.setdefault(CONF_ACCESS_CODE, subentry.data[CONF_ACCESS_CODE])
-            defaults = data
+            ejection, errors = _ejection_data(user_input)
+            defaults = {**data, **ejection}
+            connection = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
             if data[CONF_SERIAL].strip().upper() != subentry.data[CONF_SERIAL]:
                 errors["base"] = "serial_fixed"
-            else:
+            elif not errors and all(data.get(key) == subentry.data.get(key) for key in connection):
+                # Only the ejection settings changed: the printer need not be reached for them.
+                kept = {
+                    k: v
+                    for k, v in subentry.data.items()
+                    if k not in (CONF_OTTOEJECT, CONF_POSITION, CONF_EJECT_GCODE, CONF_SETTLE)
+                }
+                return self.async_update_and_abort(entry, subentry, data={**kept, **ejection})
+            elif not errors:
                 try:
                     validated = await async_validate_printer(
                         self.hass, data, pinned=subentry.data.get(CONF_FINGERPRINT)
@@ -265,16 +337,15 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
                     errors["base"] = err.reason
                 else:
                     return self.async_update_and_abort(
-                        entry, subentry, data=validated, unique_id=validated[CONF_SERIAL]
+                        entry, subentry, data={**validated, **ejection}, unique_id=validated[CONF_SERIAL]
                     )
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=_printer_schema(defaults, with_name=False),
-            errors=errors,
+        schema = _printer_schema(defaults, with_name=False).extend(
+            {vol.Optional(CONF_EJECTION, default={}): _ejection_section(entry, defaults)}
         )
+        return self.async_show_form(step_id="reconfigure", data_schema=schema, errors=errors)
 
 
-def _rack_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
+def _rack_schema(entry: ConfigEntry, defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
     fields: dict[Any, Any] = {}
     if with_name:
         fields[vol.Required(CONF_NAME, default=defaults.get(CONF_NAME, vol.UNDEFINED))] = str
@@ -287,6 +358,9 @@ def _rack_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
         )
     )
     fields[vol.Required(CONF_BED_SIZE, default=defaults.get(CONF_BED_SIZE, "256x256"))] = str
+    fields[vol.Optional(CONF_OTTOEJECT, default=defaults.get(CONF_OTTOEJECT) or NO_OTTOEJECT)] = (
+        _ottoeject_choice(entry, defaults.get(CONF_OTTOEJECT))
+    )
     return vol.Schema(fields)
 
 
@@ -301,6 +375,8 @@ def _rack_data(user_input: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
             errors[key] = f"invalid_{key}"
     if CONF_SPACING in data and float(data[CONF_SPACING]).is_integer():
         data[CONF_SPACING] = int(data[CONF_SPACING])
+    if (ejector := user_input.get(CONF_OTTOEJECT)) and ejector != NO_OTTOEJECT:
+        data[CONF_OTTOEJECT] = ejector  # the OttoEject that stores plates on this rack
     return data, errors
 
 
@@ -317,7 +393,9 @@ class RackSubentryFlow(ConfigSubentryFlow):
             if not errors:
                 return self.async_create_entry(title=user_input[CONF_NAME].strip(), data=data)
         return self.async_show_form(
-            step_id="user", data_schema=_rack_schema(user_input or {}, with_name=True), errors=errors
+            step_id="user",
+            data_schema=_rack_schema(self._get_entry(), user_input or {}, with_name=True),
+            errors=errors,
         )
 
     async def async_step_reconfigure(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
@@ -335,7 +413,7 @@ class RackSubentryFlow(ConfigSubentryFlow):
                     return self.async_update_and_abort(entry, subentry, data=data)
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=_rack_schema(user_input or dict(subentry.data), with_name=False),
+            data_schema=_rack_schema(entry, user_input or dict(subentry.data), with_name=False),
             errors=errors,
         )
 
@@ -365,7 +443,24 @@ def _ottoeject_schema(defaults: dict[str, Any], *, adding: bool) -> vol.Schema:
         ),
         {"collapsed": True},
     )
+    templates = {**DEFAULT_MACROS, **(defaults.get(CONF_MACROS) or {})}
+    fields[vol.Optional(CONF_MACROS, default={})] = section(
+        vol.Schema({vol.Optional(step, default=templates[step]): str for step in DEFAULT_MACROS}),
+        {"collapsed": True},
+    )
     return vol.Schema(fields)
+
+
+def _macros(user_input: dict[str, Any], errors: dict[str, str]) -> dict[str, str] | None:
+    """The macro templates a form gave, checked; None (with an error) when one is not valid."""
+    templates = {step: str(value).strip() for step, value in (user_input.get(CONF_MACROS) or {}).items()}
+    try:
+        for template in templates.values():
+            check_template(template)
+    except ValueError:
+        errors["base"] = "invalid_macro_template"
+        return None
+    return templates
 
 
 class OttoEjectSubentryFlow(ConfigSubentryFlow):
@@ -374,7 +469,10 @@ class OttoEjectSubentryFlow(ConfigSubentryFlow):
     async def _async_validated(
         self, user_input: dict[str, Any], errors: dict[str, str], *, except_subentry: str | None = None
     ) -> dict[str, Any] | None:
-        data = _flatten(user_input)
+        templates = _macros(user_input, errors)
+        if templates is None:
+            return None
+        data = {**_flatten({k: v for k, v in user_input.items() if k != CONF_MACROS}), CONF_MACROS: templates}
         if ottoeject_taken(
             self._get_entry(),
             data[CONF_HOST],
@@ -412,7 +510,7 @@ class OttoEjectSubentryFlow(ConfigSubentryFlow):
             data = await self._async_validated(user_input, errors, except_subentry=subentry.subentry_id)
             if data is not None:
                 return self.async_update_and_abort(entry, subentry, data=data)
-        defaults = _flatten(user_input) if user_input else dict(subentry.data)
+        defaults = dict(subentry.data)
         return self.async_show_form(
             step_id="reconfigure", data_schema=_ottoeject_schema(defaults, adding=False), errors=errors
         )

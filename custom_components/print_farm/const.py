@@ -25,3 +25,11 @@ CONF_UPLOAD_DIRS: Final = "allowed_upload_dirs"
 
 # How often silent printers are checked (the client marks them offline after 60 s).
 WATCHDOG_INTERVAL_SECONDS: Final = 10
+
+# A printer's OttoEject (its subentry id), its position there (the macro suffix, like "P1"), the
+# G-code that moves its bed out of the way before ejection, and how long that move takes (s).
+# A rack names its OttoEject with the same key.
+CONF_OTTOEJECT: Final = "ottoeject"
+CONF_POSITION: Final = "ottoeject_position"
+CONF_EJECT_GCODE: Final = "eject_gcode"
+CONF_SETTLE: Final = "settle_s"

@@ -1,4 +1,4 @@
-"""Repairs a user must decide: a refused access code, a changed printer certificate."""
+"""Repairs a user must decide: a refused access code, a changed printer certificate, a stuck workflow."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 import voluptuous as vol
 
-from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT
+from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT, DOMAIN
 from .rules.errors import SetupError
+from .rules.jobs import JobError
 from .runtime.printer_config import async_validate_printer
 
 
@@ -90,11 +92,57 @@ class CertificateRepair(_PrinterRepair):
         )
 
 
+class WorkflowRepair(RepairsFlow):
+    """A paused ejection workflow: retry the step, skip it, or abort the workflow."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        """Remember which job's workflow."""
+        self._entry_id = str(data["entry_id"])
+        self._job_id = int(data["job_id"])
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Offer the three choices."""
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["retry", "skip", "abort"],
+            description_placeholders=dict(issue.translation_placeholders or {}) if issue else None,
+        )
+
+    async def _decide(self, choice: str) -> data_entry_flow.FlowResult:
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None or not hasattr(entry, "runtime_data"):
+            return self.async_abort(reason="workflow_gone")
+        ejection = entry.runtime_data.ejection
+        decide = {"retry": ejection.async_retry, "skip": ejection.async_skip, "abort": ejection.async_abort}[
+            choice
+        ]
+        try:
+            await decide(self._job_id)
+        except JobError as err:
+            return self.async_abort(reason="workflow_failed", description_placeholders={"error": str(err)})
+        return self.async_create_entry(data={})
+
+    async def async_step_retry(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Send the step again (asked of the device first)."""
+        return await self._decide("retry")
+
+    async def async_step_skip(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Count the step as done."""
+        return await self._decide("skip")
+
+    async def async_step_abort(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """End the workflow; the plate is a person's."""
+        return await self._decide("abort")
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
     """Pick the repair for an issue."""
     assert data is not None
+    if issue_id.startswith("workflow_paused_"):
+        return WorkflowRepair(dict(data))
     if issue_id.startswith("certificate_changed_"):
         return CertificateRepair(dict(data))
     return AccessCodeRepair(dict(data))

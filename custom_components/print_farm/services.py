@@ -224,6 +224,21 @@ async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
 
 
 @_job_call
+async def _retry_workflow(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return job_body(await _farm(call).ejection.async_retry(call.data["job_id"]))
+
+
+@_job_call
+async def _skip_workflow_step(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return job_body(await _farm(call).ejection.async_skip(call.data["job_id"]))
+
+
+@_job_call
+async def _abort_workflow(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return job_body(await _farm(call).ejection.async_abort(call.data["job_id"]))
+
+
+@_job_call
 async def _mark_bed_clear(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
     await jobs.async_set_bed_clear(_printer(call.hass, call).printer_id, context=call.context)
     return None
@@ -397,6 +412,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("start_job", _start_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("cancel_job", _cancel_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("mark_bed_clear", _mark_bed_clear, vol.Schema(_DEVICE), SupportsResponse.NONE),
+        ("retry_workflow", _retry_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
+        ("skip_workflow_step", _skip_workflow_step, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
+        ("abort_workflow", _abort_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("record_material_usage", _record_material_usage, RECORD_USAGE_SCHEMA, SupportsResponse.OPTIONAL),
         ("complete_production_run", _complete_production_run, COMPLETE_RUN_SCHEMA, SupportsResponse.OPTIONAL),
         ("adjust_spool", _adjust_spool, ADJUST_SPOOL_SCHEMA, SupportsResponse.OPTIONAL),

@@ -14,6 +14,7 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 
 from ..const import DOMAIN
 from ..rules.jobs import CANCELLED, COMPLETED, FAILED, PRINTING, QUEUED, PrintJob
+from ..rules.workflow import LOADING, STORING
 from ..runtime.farm import PrintFarm
 from ..runtime.tracking import AUTO_CREATED, STAGE_CHANGED
 from .print_jobs import job_detail_body
@@ -53,6 +54,12 @@ def async_announce_jobs(hass: HomeAssistant, farm: PrintFarm) -> CALLBACK_TYPE:
                     "printer_id": job.printer_id,
                     "stage": job.stage,
                     "filename": farm.jobs.filename_of(job),
+                    # The shelf the plate goes to, or a fresh plate comes from.
+                    "shelf": job.store_shelf
+                    if job.stage == STORING
+                    else job.grab_shelf
+                    if job.stage == LOADING
+                    else None,
                 },
                 context=context,
             )

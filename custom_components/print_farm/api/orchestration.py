@@ -41,9 +41,9 @@ def _active_jobs(farm: PrintFarm) -> list[dict[str, Any]]:
             "status": job.status.lower(),
             "progress_percent": job.progress_percent,
             "orchestration_status": job.stage,
-            # Shelves are reserved by the OttoEject workflow; none yet.
-            "assigned_store_slot": None,
-            "assigned_grab_slot": None,
+            # Reserved when the job started on a printer with an OttoEject (null without one).
+            "assigned_store_slot": job.store_shelf,
+            "assigned_grab_slot": job.grab_shelf,
             "started_at": job.started_at,
             # Not in the seed: why a queued job waits.
             "wait_reason": farm.orchestrator.waiting.get(job.id),

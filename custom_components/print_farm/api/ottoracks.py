@@ -9,7 +9,7 @@ from homeassistant.const import CONF_NAME
 import voluptuous as vol
 
 from ..const import DOMAIN
-from ..rules.racks import RACK_FIELDS, Shelf, ShelfError
+from ..rules.racks import RACK_FIELDS, Shelf, ShelfError, ShelfReservedError
 from ..runtime.rack import RackCoordinator, async_add_rack
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
@@ -165,6 +165,7 @@ class ShelfView(_RackView):
                 200: "Updated",
                 400: "Not one of the three valid shelf states, or no such shelf",
                 404: "Unknown rack",
+                409: "The shelf is reserved for a job's plate",
             },
         )
     )
@@ -176,6 +177,8 @@ class ShelfView(_RackView):
         number = self.shelf_number(rack, shelf_id)
         try:
             shelf = await rack.async_set_shelf(number, **body, context=self.context(request))
+        except ShelfReservedError as err:
+            raise ApiError(409, str(err)) from None
         except ShelfError as err:
             raise ApiError(400, str(err)) from None
         return self.json(
@@ -192,14 +195,22 @@ class ShelfResetView(_RackView):
     @operation(
         Operation(
             summary="Mark a shelf as holding no plate",
-            responses={200: "Reset", 400: "No such shelf", 404: "Unknown rack"},
+            responses={
+                200: "Reset",
+                400: "No such shelf",
+                404: "Unknown rack",
+                409: "The shelf is reserved for a job's plate",
+            },
         )
     )
     async def post(self, request: web.Request, rack_id: str, shelf_id: str) -> web.Response:
         """Clear the shelf."""
         rack = self.rack(rack_id)
         number = self.shelf_number(rack, shelf_id)
-        shelf = await rack.async_reset_shelf(number, context=self.context(request))
+        try:
+            shelf = await rack.async_reset_shelf(number, context=self.context(request))
+        except ShelfReservedError as err:
+            raise ApiError(409, str(err)) from None
         return self.json(
             {**shelf.as_dict(), "ottorack_id": rack.rack_id, "message": "Shelf reset successfully"}
         )

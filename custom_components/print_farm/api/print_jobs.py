@@ -108,7 +108,20 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         "orchestration_status": job.stage,
         # Not in the seed: why a queued job waits, as the orchestrator last decided.
         "wait_reason": farm.orchestrator.waiting.get(job.id) if job.status == QUEUED else None,
+        # Not in the seed's job (its active-jobs names them): the shelves reserved for the plate.
+        "assigned_store_slot": job.store_shelf,
+        "assigned_grab_slot": job.grab_shelf,
+        "ottorack_id": job.rack_id,
+        # Not in the seed: where the plate is in the ejection workflow, and why it stopped.
+        "workflow": workflow_body(job),
     }
+
+
+def workflow_body(job: PrintJob) -> dict[str, Any] | None:
+    """A job's ejection workflow as REST shows it: its step, state, fault, and the steps done."""
+    if job.workflow is None:
+        return None
+    return {key: job.workflow.get(key) for key in ("step", "state", "attempt", "fault", "done", "history")}
 
 
 class _JobView(FarmView):
@@ -315,6 +328,39 @@ class JobCompleteView(_JobView):
         )
 
 
+class JobWorkflowView(_JobView):
+    """/print-jobs/{id}/workflow/{retry|skip|abort} (beyond the seed): a person's decision on a stuck workflow."""
+
+    url = f"{API_PREFIX}/print-jobs/{{job_id}}/workflow/{{decision}}"
+    name = f"api:{DOMAIN}:print-job:workflow"
+
+    @operation(
+        Operation(
+            summary="Retry the paused step of a job's ejection workflow, skip it, or abort the workflow",
+            responses={
+                200: "Done; the job's body",
+                404: "Unknown job or decision",
+                409: "No workflow under way, or it is not paused (retry, skip)",
+            },
+        )
+    )
+    async def post(self, request: web.Request, job_id: str, decision: str) -> web.Response:
+        """Decide."""
+        ejection = self.farm().ejection
+        decide = {
+            "retry": ejection.async_retry,
+            "skip": ejection.async_skip,
+            "abort": ejection.async_abort,
+        }.get(decision)
+        if decide is None:
+            raise ApiError(404, f"Unknown decision {decision!r}: retry, skip or abort.")
+        try:
+            job = await decide(self.job_id(job_id))
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json(job_body(job))
+
+
 class JobStartView(_JobView):
     """/print-jobs/{id}/start (beyond the seed): send the file and start the print now."""
 
@@ -417,6 +463,7 @@ JOB_VIEWS: list[type[FarmView]] = [
     JobView,
     JobCompleteView,
     JobStartView,
+    JobWorkflowView,
     ItemView,
     BedClearView,
 ]

@@ -106,6 +106,13 @@ class PrintJob:
     # The start the printer showed before this job was sent there: never this job's own.
     start_time_before: int | None = None
     stage: str = WAITING
+    # The shelves reserved for its plate when it was started on a printer with an OttoEject (the
+    # seed's assigned_store_slot / assigned_grab_slot), and the plate's way through the ejection
+    # workflow once its print finished (rules/workflow.py `Workflow`, as plain data).
+    rack_id: int | None = None
+    store_shelf: int | None = None
+    grab_shelf: int | None = None
+    workflow: dict[str, Any] | None = None
 
 
 def minutes(seconds: int | None) -> int | None:

@@ -36,6 +36,10 @@ class ShelfError(ValueError):
     """A shelf change that is not one of the three valid states, or names what does not exist."""
 
 
+class ShelfReservedError(ShelfError):
+    """A person's change of a shelf a job reserved for its plate (REST answers 409)."""
+
+
 @dataclass(slots=True)
 class Shelf:
     """One shelf of a rack (its id is its number within the rack)."""

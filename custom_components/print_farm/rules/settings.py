@@ -14,6 +14,14 @@ MAX_UPLOAD_MB: Final = "max_upload_mb"
 WATCHDOG_SECONDS: Final = "printer_offline_after_s"
 SPOOL_LOW_GRAMS: Final = "spool_low_threshold_grams"
 JOB_PROCESSING: Final = "job_processing_enabled"
+# The ejection workflow: the longest wait for a bed to cool, release temperatures by material (°C,
+# over rules/workflow.py's table), and what happens to the plate of a failed print ("hold" it for a
+# person, or "eject" and store it like any other).
+MAX_COOLING_MINUTES: Final = "eject_max_cooling_minutes"
+RELEASE_TEMPERATURES: Final = "eject_release_temperatures"
+FAILED_PLATE: Final = "failed_plate"
+HOLD: Final = "hold"
+EJECT: Final = "eject"
 
 DEFAULTS: Final[dict[str, Any]] = {
     AUTO_CREATE: True,
@@ -23,6 +31,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     WATCHDOG_SECONDS: 60,
     SPOOL_LOW_GRAMS: 100,
     JOB_PROCESSING: True,
+    MAX_COOLING_MINUTES: 30,
+    RELEASE_TEMPERATURES: {},
+    FAILED_PLATE: HOLD,
 }
 # Every setting's validator; PUT and the options flow take any subset.
 FIELDS: Final = {
@@ -33,6 +44,11 @@ FIELDS: Final = {
     WATCHDOG_SECONDS: vol.All(int, vol.Range(min=15, max=3600)),
     SPOOL_LOW_GRAMS: vol.All(int, vol.Range(min=0, max=10000)),
     JOB_PROCESSING: bool,
+    MAX_COOLING_MINUTES: vol.All(int, vol.Range(min=0, max=240)),
+    RELEASE_TEMPERATURES: vol.Schema(
+        {vol.All(str, vol.Length(min=1, max=20)): vol.All(vol.Coerce(float), vol.Range(min=15, max=110))}
+    ),
+    FAILED_PLATE: vol.In([HOLD, EJECT]),
 }
 UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})
 

@@ -24,6 +24,7 @@ from ..const import (
 )
 from ..rules.racks import ShelfError
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
+from .ejection import Ejection
 from .jobs import JobManager
 from .orchestrator import Orchestrator
 from .ottoeject import EjectorCoordinator
@@ -65,8 +66,11 @@ class PrintFarm:
         self.racks: dict[str, RackCoordinator] = {}
         self.jobs = JobManager(hass, entry)
         self.production = ProductionManager(hass, entry)
-        self.orchestrator = Orchestrator(hass, entry, self.jobs)
+        self.ejection = Ejection(hass, entry, self.jobs)
+        self.jobs.reserve = self.ejection.placement.reserve
+        self.orchestrator = Orchestrator(hass, entry, self.jobs, self.ejection)
         self._unsub_orchestrator: CALLBACK_TYPE | None = None
+        self._unsub_ejection: CALLBACK_TYPE | None = None
         # What racks ask of jobs: a shelf's job must exist.
         self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
         self._unsub_watchdog: CALLBACK_TYPE | None = None
@@ -81,6 +85,7 @@ class PrintFarm:
         await self.jobs.async_setup()
         await self.production.async_setup()
         self._unsub_orchestrator = self.orchestrator.async_start()
+        self._unsub_ejection = self.jobs.async_add_announcer(self.ejection.async_job_changed)
         self._unsub_watchdog = async_track_time_interval(
             self.hass, self._check_watchdogs, timedelta(seconds=WATCHDOG_INTERVAL_SECONDS)
         )
@@ -93,6 +98,10 @@ class PrintFarm:
         if self._unsub_orchestrator is not None:
             self._unsub_orchestrator()
             self._unsub_orchestrator = None
+        if self._unsub_ejection is not None:
+            self._unsub_ejection()
+            self._unsub_ejection = None
+        self.ejection.async_stop()
         for printer in self.printers.values():
             await printer.async_stop()
         self.printers.clear()
@@ -133,6 +142,7 @@ class PrintFarm:
             await self._async_sync_printers()
             await self._async_sync_ejectors()
             await self._async_sync_racks()
+        self.ejection.async_resume()  # stored workflows go on once their devices are there
         self.orchestrator.schedule()  # a printer, or job processing, may have changed
 
     async def _async_sync_ejectors(self) -> None:
@@ -154,6 +164,8 @@ class PrintFarm:
             self.entry.async_create_background_task(
                 self.hass, ejector.async_refresh(), f"{DOMAIN} first poll of {subentry.title}"
             )
+            ejector.async_start_watching()
+            self.entry.async_on_unload(ejector.async_add_listener(self.orchestrator.schedule))
             async_dispatcher_send(self.hass, signal_ejector_added(self.entry.entry_id), ejector)
 
     async def _async_sync_racks(self) -> None:
@@ -176,6 +188,7 @@ class PrintFarm:
                 continue
             rack = RackCoordinator(self.hass, self.entry, subentry, rack_id, self.rack_store)
             self.racks[subentry_id] = rack
+            rack.async_add_listener(self.orchestrator.schedule)  # a freed shelf may let a job start
             async_dispatcher_send(self.hass, signal_rack_added(self.entry.entry_id), rack)
 
     async def _async_sync_printers(self) -> None:
@@ -199,6 +212,7 @@ class PrintFarm:
             self.printers[subentry_id] = printer
             self.jobs.follow(printer)
             self.orchestrator.follow(printer)
+            self.ejection.follow_printer(printer)
             await printer.async_start()
             async_dispatcher_send(self.hass, signal_printer_added(self.entry.entry_id), printer)
 

@@ -39,6 +39,7 @@ from ..rules.jobs import (
     iso,
     minutes,
 )
+from ..rules.workflow import Reservation
 from .items import PrintItems
 from .printer import PrinterCoordinator, PrinterUnavailableError
 from .storage import JobStore
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
 type JobAnnouncer = Callable[[PrintJob, Context | None, str], None]
+type Reserver = Callable[[PrinterCoordinator, PrintJob], Reservation | None]
 
 
 class JobManager(PrintTracking):
@@ -71,6 +73,8 @@ class JobManager(PrintTracking):
         self._fresh: set[int] = set()
         # Jobs whose printer is being told to stop: their own FAILED report is not their end.
         self._cancelling: set[int] = set()
+        # Takes the shelves a job's plate will need on a printer with an OttoEject (runtime/ejection.py).
+        self.reserve: Reserver | None = None
 
     async def async_setup(self) -> None:
         """Load the items and jobs; a start cut short before its command was sent waits again."""
@@ -106,6 +110,14 @@ class JobManager(PrintTracking):
         if not progress_only:
             for listener in tuple(self._queue_listeners):
                 listener()
+
+    @staticmethod
+    def _refuse_while_ejecting(job: PrintJob, what: str) -> None:
+        if job.workflow is not None and not job.workflow.get("done"):
+            raise JobError(
+                f"The plate of print job {job.id} is being handled by its OttoEject: {what} once the "
+                "workflow ends, or abort the workflow first."
+            )
 
     def _refuse_while_starting(self, job: PrintJob) -> None:
         if job.id in self._starting_jobs:
@@ -202,6 +214,8 @@ class JobManager(PrintTracking):
         A job whose print finished completes when its plate is off the printer.
         """
         printer = self._printer(printer_id)
+        if (active := self.store.active_job(printer_id)) is not None:
+            self._refuse_while_ejecting(active, "mark the bed")
         self.store.bed_clear[printer_id] = clear
         if clear:
             # The print whose plate was taken off. Unknown (no print reported yet): then the next
@@ -239,9 +253,17 @@ class JobManager(PrintTracking):
         # Checked and taken with no await in between: one start per printer at a time.
         if printer.printer_id in self._starting:
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
+        reservation = self.reserve(printer, job) if self.reserve is not None else None
         self._starting.add(printer.printer_id)
         self._starting_jobs.add(job.id)
         job.stage = STARTING
+        if reservation is not None:  # stored with the stage: no other start takes these shelves
+            job.ottoeject_id = reservation.ejector_id
+            job.rack_id, job.store_shelf, job.grab_shelf = (
+                reservation.rack_id,
+                reservation.store_shelf,
+                reservation.grab_shelf,
+            )
         job.remote_filename = item.filename
         # What the printer shows now is the previous print: this job must never bind to it.
         job.start_time_before = printer.client.fields["start_time"]
@@ -257,6 +279,7 @@ class JobManager(PrintTracking):
         except BaseException as err:
             if not (sent and _answer_lost(err)):
                 job.stage = WAITING  # nothing was started: the printer never had, or refused, it
+                job.rack_id = job.store_shelf = job.grab_shelf = None
             await self.store.async_save()
             # Not the queue's listeners: a failed start must not start the same job again at once.
             self._changed(progress_only=True)
@@ -336,6 +359,7 @@ class JobManager(PrintTracking):
         """
         job = self._job(job_id)
         self._refuse_while_starting(job)
+        self._refuse_while_ejecting(job, "cancel it")
         if job.status not in (QUEUED, PRINTING) or job.id in self._cancelling:
             raise JobError(f"Print job {job_id} is {job.status} and cannot be cancelled.")
         printer = self.entry.runtime_data.printer_by_id(job.printer_id)
@@ -362,6 +386,7 @@ class JobManager(PrintTracking):
         job = self._job(job_id)
         if job.status != PRINTING:
             raise JobError(f"Print job {job_id} is {job.status}: only a printing job can be completed.")
+        self._refuse_while_ejecting(job, "it completes by itself")
         if job.stage == AWAITING_REMOVAL:
             self.store.bed_clear[job.printer_id] = True
         return await self._finish(job, COMPLETED, context)
@@ -404,6 +429,27 @@ class JobManager(PrintTracking):
         await self.store.async_save()
         self._announce(job, None, STAGE_CHANGED)
 
+    async def async_workflow_done(self, job: PrintJob, status: str | None, *, aborted: bool = False) -> None:
+        """The ejection workflow ended (its state is on the job): complete the job, or leave the plate to a person."""
+        if status is not None and not aborted:
+            await self._finish(job, status)  # the workflow marked the bed clear when it loaded a plate
+            return
+        job.stage = AWAITING_REMOVAL if job.status == PRINTING else STAGE_OF_STATUS[job.status]
+        if aborted:
+            self.store.bed_clear[job.printer_id] = False  # where the plate is, a person says
+        await self.store.async_save()
+        self._announce(job, None, STAGE_CHANGED)
+
+    @callback
+    def announce_stage(self, job: PrintJob) -> None:
+        """Tell of a job's new stage (already stored)."""
+        self._announce(job, None, STAGE_CHANGED)
+
+    @callback
+    def notify(self) -> None:
+        """Tell the listeners of a change that is not a transition (a workflow step)."""
+        self._changed()
+
     @callback
     def _announce(self, job: PrintJob, context: Context | None, what: str = STATUS_CHANGED) -> None:
         for announcer in tuple(self._announcers):
@@ -418,6 +464,7 @@ class JobManager(PrintTracking):
         """
         job = self._job(job_id)
         self._refuse_while_starting(job)
+        self._refuse_while_ejecting(job, "delete it")
         if job.status == PRINTING:
             # Marked before the printer is told to stop: its next reports must already find it.
             self.store.dismissed[job.printer_id] = Dismissed(

@@ -19,6 +19,8 @@ from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.dispatch import PrinterReadiness, plan
 from ..rules.jobs import AWAITING_REMOVAL, JobError
 from ..rules.settings import JOB_PROCESSING
+from ..rules.workflow import WORKFLOW_STAGES
+from .ejection import Ejection
 from .jobs import JobManager
 from .printer import PrinterCoordinator
 
@@ -34,11 +36,14 @@ RETRY_AFTER_S: Final = 60.0
 class Orchestrator:
     """Dispatch of the farm's queued jobs, and why each one waits."""
 
-    def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager) -> None:
+    def __init__(
+        self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager, ejection: Ejection
+    ) -> None:
         """Create it; `async_start` follows the jobs."""
         self.hass = hass
         self.entry = entry
         self.jobs = jobs
+        self.ejection = ejection
         # Why each queued job waits (not stored: the next dispatch says it again).
         self.waiting: dict[int, str] = {}
         self._scheduled = False
@@ -89,11 +94,14 @@ class Orchestrator:
         state = printer.client.fields["gcode_state"]
         active = self.jobs.store.active_job(printer.printer_id)
         busy = state in PRINTING_STATES or active is not None or self.jobs.is_starting(printer.printer_id)
+        plate = active is not None and (active.stage == AWAITING_REMOVAL or active.stage in WORKFLOW_STAGES)
+        ejector = self.ejection.placement.ejector_of(printer)
         return PrinterReadiness(
             online=printer.client.online and state is not None,
             busy=busy,
             bed_clear=self.jobs.bed_is_clear(printer),
-            plate_of=active.id if active is not None and active.stage == AWAITING_REMOVAL else None,
+            plate_of=active.id if active is not None and plate else None,
+            ejector=ejector.ejector_id if ejector is not None else None,
         )
 
     async def _async_dispatch(self) -> None:
@@ -104,6 +112,7 @@ class Orchestrator:
                 self.jobs.store.jobs.values(),
                 {printer.printer_id: self._readiness(printer) for printer in farm.printers.values()},
                 enabled=bool(farm.settings[JOB_PROCESSING]),
+                pools=self.ejection.placement.pools(),
             )
             self.waiting = decision.waiting
             self.error = None

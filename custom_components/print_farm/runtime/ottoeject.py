@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -29,13 +30,16 @@ from ..protocols.moonraker import (
     MoonrakerMacroError,
     MoonrakerNotReadyError,
     MoonrakerUnknownMacroError,
+    MoonrakerWatcher,
 )
 from ..rules.errors import SetupError
+from ..rules.workflow import DEFAULT_MACROS, check_template
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
 CONF_ACK_TIMEOUT: Final = "ack_timeout"
+CONF_MACROS: Final = "macros"  # the workflow's macro templates, by step (rules/workflow.py)
 DEFAULT_SCAN_INTERVAL: Final = 5
 DEFAULT_ACK_TIMEOUT: Final = 30
 # While a macro runs, its end is what the orchestrator waits for: look more often.
@@ -70,6 +74,15 @@ def _client(hass: HomeAssistant, data: Mapping[str, Any]) -> MoonrakerClient:
     )
 
 
+def macro_templates(data: Mapping[str, Any]) -> dict[str, str]:
+    """An OttoEject's macro templates: the stored ones over the defaults; ValueError for a bad one."""
+    stored = data.get(CONF_MACROS) or {}
+    templates = {step: str(stored.get(step) or default).strip() for step, default in DEFAULT_MACROS.items()}
+    for template in templates.values():
+        check_template(template)
+    return templates
+
+
 async def async_validate_ottoeject(hass: HomeAssistant, data: dict[str, Any]) -> dict[str, Any]:
     """Reach Moonraker as given and return the subentry data to store.
 
@@ -83,6 +96,10 @@ async def async_validate_ottoeject(hass: HomeAssistant, data: dict[str, Any]) ->
         CONF_SCAN_INTERVAL: int(data.get(CONF_SCAN_INTERVAL) or DEFAULT_SCAN_INTERVAL),
         CONF_ACK_TIMEOUT: int(data.get(CONF_ACK_TIMEOUT) or DEFAULT_ACK_TIMEOUT),
     }
+    try:
+        cleaned[CONF_MACROS] = macro_templates(data)
+    except ValueError as err:
+        raise SetupError("invalid_macro_template") from err
     try:
         client = _client(hass, cleaned)
     except ValueError as err:  # not a host name (a URL, a space...)
@@ -122,6 +139,50 @@ class EjectorCoordinator(DataUpdateCoordinator[EjectorStatus]):
         self.client = _client(hass, subentry.data)
         self.macros: list[str] = []
         self._applied = (dict(subentry.data), subentry.title)
+        self.watcher = self._watcher()
+        self._watching: asyncio.Task[None] | None = None
+        self._push_listeners: list[CALLBACK_TYPE] = []
+        # The job whose workflow holds the ejector: manual macros are refused meanwhile.
+        self.held_by: int | None = None
+
+    def _watcher(self) -> MoonrakerWatcher:
+        return MoonrakerWatcher(
+            async_get_clientsession(self.hass),
+            self.host,
+            int(self.subentry.data.get(CONF_PORT) or DEFAULT_PORT),
+            api_key=self.subentry.data.get(CONF_API_KEY) or None,
+            on_change=self._pushed,
+        )
+
+    @callback
+    def async_start_watching(self) -> None:
+        """Follow Klipper over Moonraker's websocket, for as long as the entry is loaded."""
+        self._watching = self.config_entry.async_create_background_task(
+            self.hass, self.watcher.run(), f"{DOMAIN} websocket of {self.device_name}"
+        )
+
+    def _stop_watching(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
+
+    @callback
+    def _pushed(self) -> None:
+        for listener in tuple(self._push_listeners):
+            listener()
+        # The entities follow too (a poll now rather than at the next interval).
+        self.hass.async_create_task(self.async_request_refresh(), eager_start=False)
+
+    @callback
+    def async_add_push_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call listener() on every change Moonraker pushes (Klipper's state, a script's start and end)."""
+        self._push_listeners.append(listener)
+        return lambda: self._push_listeners.remove(listener)
+
+    @property
+    def templates(self) -> dict[str, str]:
+        """The workflow's macro templates of this OttoEject."""
+        return macro_templates(self.subentry.data)
 
     @property
     def device_name(self) -> str:
@@ -180,12 +241,16 @@ class EjectorCoordinator(DataUpdateCoordinator[EjectorStatus]):
                 seconds=int(subentry.data.get(CONF_SCAN_INTERVAL) or DEFAULT_SCAN_INTERVAL)
             )
             self.macros = []
+            self._stop_watching()
+            self.watcher = self._watcher()
+            self.async_start_watching()
         self._applied = applied
         await self.async_refresh()
 
     async def async_shutdown(self) -> None:
         """Stop polling and let a macro still in flight end on its own."""
         await super().async_shutdown()
+        self._stop_watching()
         await self.client.close()
 
     async def async_live_status(self) -> EjectorStatus:
@@ -194,12 +259,27 @@ class EjectorCoordinator(DataUpdateCoordinator[EjectorStatus]):
         return self.data
 
     async def async_run_macro(
-        self, name: str, params: Mapping[str, str | int | float] | None = None
+        self,
+        name: str,
+        params: Mapping[str, str | int | float] | None = None,
+        *,
+        marker: str | None = None,
+        job_id: int | None = None,
     ) -> MacroOutcome:
-        """Run one macro once; errors come translated. A late acknowledgement is an outcome, not an error."""
+        """Run one macro once; errors come translated. A late acknowledgement is an outcome, not an error.
+
+        While a job's workflow holds the ejector, only that workflow (`job_id`) may run a macro: a
+        person's (REST, action, button) is refused as busy, with the job that holds it.
+        """
         placeholders = {"name": self.device_name, "macro": name}
+        if self.held_by is not None and job_id != self.held_by:
+            raise EjectorBusyError(
+                translation_domain=DOMAIN,
+                translation_key="ottoeject_held",
+                translation_placeholders={**placeholders, "job": str(self.held_by)},
+            )
         try:
-            outcome = await self.client.run_macro(name, params)
+            outcome = await self.client.run_macro(name, params, marker=marker)
         except MoonrakerUnknownMacroError as err:
             raise EjectorUnknownMacroError(
                 translation_domain=DOMAIN,

@@ -12,7 +12,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import DOMAIN, SUBENTRY_RACK
-from ..rules.racks import NO_PLATE, Shelf, ShelfError, validate_shelf
+from ..rules.racks import NO_PLATE, Shelf, ShelfError, ShelfReservedError, validate_shelf
 from .storage import RackStore
 
 if TYPE_CHECKING:
@@ -109,11 +109,21 @@ class RackCoordinator:
         plate_state: Any = None,
         print_job_id: Any = None,
         context: Any = None,
+        workflow: bool = False,
     ) -> Shelf:
         """Validate a shelf state whole, save it, tell the entities and fire print_farm_shelf_changed.
 
-        Raises ShelfError (nothing written) when the change is not one of the three valid states.
+        Raises ShelfError (nothing written) when the change is not one of the three valid states,
+        and ShelfReservedError when a person changes a shelf that a job's plate is to use (only
+        the ejection `workflow` changes those).
         """
+        if not workflow and isinstance(shelf_number, int):
+            holder = self.entry.runtime_data.jobs.store.reserving_job(self.rack_id, shelf_number)
+            if holder is not None:
+                raise ShelfReservedError(
+                    f"Shelf {shelf_number} is reserved for the plate of print job {holder}: it changes "
+                    "when the OttoEject has done its part (or abort that job's workflow)."
+                )
         shelf = validate_shelf(
             self.number_of_shelves,
             shelf_number,

@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
 from ..rules.jobs import (
+    OPEN_STATUSES,
     PRINTING,
     QUEUED,
     STAGE_OF_STATUS,
@@ -270,6 +271,11 @@ class JobsStorage(Store[_StoredJobs]):
         return data  # type: ignore[return-value]
 
 
+def _reserves(job: PrintJob) -> bool:
+    """Whether a job's reserved shelves are still its own: it is open, or its plate is on its way."""
+    return job.status in OPEN_STATUSES or (job.workflow is not None and not job.workflow.get("done"))
+
+
 def _load[T](cls: type[T], raw: dict[str, Any]) -> T:
     """Build a dataclass from stored data, ignoring keys a newer or older version wrote."""
     names = {item.name for item in fields(cls)}  # type: ignore[arg-type]
@@ -379,6 +385,29 @@ class JobStore:
         """The job printing on a printer, if any."""
         return next(
             (job for job in self.jobs.values() if job.printer_id == printer_id and job.status == PRINTING),
+            None,
+        )
+
+    def reserved_shelves(self, rack_id: int, *, except_job: int | None = None) -> set[int]:
+        """The shelves of a rack that open jobs, and plates on their way, reserved."""
+        return {
+            shelf
+            for job in self.jobs.values()
+            if job.rack_id == rack_id and job.id != except_job and _reserves(job)
+            for shelf in (job.store_shelf, job.grab_shelf)
+            if shelf is not None
+        }
+
+    def reserving_job(self, rack_id: int, shelf_number: int) -> int | None:
+        """The job that reserved a shelf for its plate, if one did."""
+        return next(
+            (
+                job.id
+                for job in self.jobs.values()
+                if job.rack_id == rack_id
+                and shelf_number in (job.store_shelf, job.grab_shelf)
+                and _reserves(job)
+            ),
             None,
         )
 

@@ -19,6 +19,7 @@ from .errors import (
     MoonrakerNotReadyError,
     MoonrakerUnknownMacroError,
 )
+from .watch import MoonrakerWatcher
 
 __all__ = [
     "DEFAULT_ACK_TIMEOUT",
@@ -35,5 +36,6 @@ __all__ = [
     "MoonrakerMacroError",
     "MoonrakerNotReadyError",
     "MoonrakerUnknownMacroError",
+    "MoonrakerWatcher",
     "macro_script",
 ]

@@ -46,6 +46,7 @@ SERVER_INFO_PATH: Final = "/server/info"
 OBJECTS_LIST_PATH: Final = "/printer/objects/list"
 OBJECTS_QUERY_PATH: Final = "/printer/objects/query"
 GCODE_SCRIPT_PATH: Final = "/printer/gcode/script"
+GCODE_STORE_PATH: Final = "/server/gcode_store"
 STATUS_QUERY: Final = "webhooks&idle_timeout&print_stats"
 ISSUE_STATES: Final = frozenset({"error", "shutdown"})
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -271,6 +272,24 @@ class MoonrakerClient:
                     names.append(name)
         return names
 
+    async def gcode_store(self) -> list[dict[str, Any]]:
+        """Return Moonraker's G-code store: the scripts it received and Klipper's answers, oldest first.
+
+        Each entry is {"message", "time" (Moonraker's unix time), "type": "command" | "response"}.
+        It lives in Moonraker's memory (1,000 entries by default) and is empty after its restart.
+        """
+        result = await self._call("GET", GCODE_STORE_PATH)
+        entries = result.get("gcode_store") if isinstance(result, dict) else None
+        if not isinstance(entries, list):
+            raise MoonrakerError("Moonraker's G-code store is not a list")
+        return [entry for entry in entries if isinstance(entry, dict)]
+
+    async def idle_state(self) -> str | None:
+        """Klipper's idle_timeout state now: `Printing` while a script runs, else `Ready` or `Idle`."""
+        result = await self._call("GET", OBJECTS_QUERY_PATH, query="idle_timeout")
+        state = _mapping(_mapping(result, "status"), "idle_timeout").get("state")
+        return str(state) if state is not None else None
+
     # --- status -------------------------------------------------------------------------------
 
     def _status(self, state: EjectorState, klippy_state: str | None, message: str | None) -> EjectorStatus:
@@ -361,10 +380,23 @@ class MoonrakerClient:
 
     # --- macros -------------------------------------------------------------------------------
 
+    def forget_macro(self) -> None:
+        """The caller saw the running macro end (Moonraker's websocket): it no longer counts as running."""
+        if self._macro is not None:
+            self._macro.seen_running = True
+            self._observe(False)
+
     async def run_macro(
-        self, name: str, params: Mapping[str, str | int | float] | None = None
+        self,
+        name: str,
+        params: Mapping[str, str | int | float] | None = None,
+        *,
+        marker: str | None = None,
     ) -> MacroOutcome:
         """Run a G-code macro of the device once, and wait up to `ack_timeout` for its end.
+
+        `marker` is added as a comment (`NAME ... ; marker`): Klipper ignores it, Moonraker's G-code
+        store keeps it, so that whether the device received the script can be read back later.
 
         Raises ValueError for a name or parameter that cannot be sent, MoonrakerConnectionError
         when Moonraker cannot be reached, MoonrakerNotReadyError when Klipper is not ready,
@@ -374,6 +406,10 @@ class MoonrakerClient:
         """
         script = macro_script(name, params)
         macro_name = script.split(" ", 1)[0]
+        if marker is not None:
+            if not marker.isprintable() or "\n" in marker:
+                raise ValueError(f"a marker is one printable line: {marker!r}")
+            script = f"{script} ; {marker}"
         async with self._send_lock:
             if self._macro is not None:
                 raise MoonrakerBusyError(f"{self._macro.name} is still running")

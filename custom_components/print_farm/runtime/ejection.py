@@ -1,0 +1,558 @@
+"""The ejection workflow in Home Assistant: finished plates off the printers, onto the rack, fresh plates on.
+
+One task per workflow (a job whose print finished on a printer with an OttoEject), woken by what it
+waits for: the printer's bed temperature, the ejector's websocket pushes, a timer, a person's
+retry / skip / abort. The steps and their order are `rules/workflow.py`'s. Each step is stored
+before it is sent and after it is confirmed; after a restart a sent step is resolved by reading the
+device (Moonraker's G-code store and Klipper's idle_timeout), never by sending it again. What cannot
+be resolved pauses the workflow with a repair issue offering retry, skip and abort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import time
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+
+from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
+from ..protocols.bambu import FIELD_ONLINE
+from ..protocols.moonraker import MoonrakerError
+from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, FAILED, PRINTING, JobError, PrintJob
+from ..rules.racks import PLATE_WITH_PRINT
+from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
+from ..rules.workflow import (
+    COOL,
+    GRAB,
+    LOAD,
+    PAUSED,
+    POSITION,
+    READY,
+    SENT,
+    SETTLE,
+    STORE,
+    Workflow,
+    macro_name,
+    marker,
+    positioning_gcode,
+    received,
+    release_temperature,
+    settle_seconds,
+)
+from .jobs import JobManager
+from .ottoeject import EjectorBusyError, EjectorCommandError, EjectorCoordinator, EjectorUnknownMacroError
+from .placement import Placement
+from .printer import PrinterCoordinator
+from .tracking import STAGE_CHANGED
+
+if TYPE_CHECKING:
+    from .farm import PrintFarmConfigEntry
+
+# A step whose state is RETRY is resolved from the device like SENT, but when the device cannot
+# tell, a person's retry sends it again (they looked).
+RETRY: Final = "retry"
+_IDLE: Final = frozenset({"Ready", "Idle"})
+_PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_ONLINE, "gcode_state"})
+
+
+def workflow_issue(job_id: int) -> str:
+    """The repair issue of a paused workflow."""
+    return f"workflow_paused_{job_id}"
+
+
+class _Stale(Exception):
+    """The workflow changed under the step (retried, skipped, aborted): the step gives up."""
+
+
+class Ejection:
+    """Every plate's way from a finished print to the rack, and the shelves reserved for it."""
+
+    def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager) -> None:
+        """Create it; `async_resume` starts the stored workflows once the devices are there."""
+        self.hass = hass
+        self.entry = entry
+        self.jobs = jobs
+        self.placement = Placement(entry, jobs.store)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._wake: dict[int, asyncio.Event] = {}
+        self._followed: dict[str, CALLBACK_TYPE] = {}
+
+    # --- following ---------------------------------------------------------------------------
+
+    @callback
+    def follow_printer(self, printer: PrinterCoordinator) -> CALLBACK_TYPE:
+        """Wake the printer's workflows when its bed temperature or connection changes."""
+        return printer.async_add_listener(
+            lambda: self._wake_where(lambda job: job.printer_id == printer.printer_id), _PRINTER_FIELDS
+        )
+
+    @callback
+    def follow_ejector(self, ejector: EjectorCoordinator) -> CALLBACK_TYPE:
+        """Wake the ejector's workflows on each push from Moonraker and each status read."""
+
+        @callback
+        def wake() -> None:
+            self._wake_where(lambda job: _workflow_of(job).ejector_id == ejector.ejector_id)
+
+        unsub_push = ejector.async_add_push_listener(wake)
+        unsub_poll = ejector.async_add_listener(wake)
+
+        @callback
+        def stop() -> None:
+            unsub_push()
+            unsub_poll()
+
+        return stop
+
+    @callback
+    def _wake_where(self, wanted: Callable[[PrintJob], bool]) -> None:
+        for job_id, event in self._wake.items():
+            job = self.jobs.store.jobs.get(job_id)
+            if job is not None and job.workflow is not None and wanted(job):
+                event.set()
+
+    async def _sleep(self, job: PrintJob, wf: Workflow, timeout: float | None = None) -> None:
+        """Wait to be woken (or for timeout); raise _Stale when the workflow changed meanwhile."""
+        event = self._wake.setdefault(job.id, asyncio.Event())
+        event.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+        self._check(job, wf)
+
+    def _check(self, job: PrintJob, wf: Workflow) -> None:
+        if self.jobs.store.jobs.get(job.id) is not job or job.workflow != wf.as_dict():
+            raise _Stale
+
+    # --- starting and resuming ------------------------------------------------------------------
+
+    @callback
+    def async_job_changed(self, job: PrintJob, _context: object, what: str) -> None:
+        """A job's print ended: begin its plate's workflow when an OttoEject can take it (an announcer)."""
+        if job.workflow is not None:
+            return
+        finished = what == STAGE_CHANGED and job.status == PRINTING and job.stage == AWAITING_REMOVAL
+        failed = (
+            job.status == FAILED
+            and job.seen_active
+            and self.entry.runtime_data.settings[FAILED_PLATE] == EJECT
+        )
+        if finished or failed:
+            self.entry.async_create_background_task(
+                self.hass, self._async_begin(job), f"{DOMAIN} workflow of job {job.id}"
+            )
+
+    async def _async_begin(self, job: PrintJob) -> None:
+        farm = self.entry.runtime_data
+        printer = farm.printer_by_id(job.printer_id)
+        if printer is None or job.workflow is not None:
+            return
+        ejector = self.placement.ejector_of(printer)
+        if ejector is None:
+            return  # a person takes the plate off
+        position = str(printer.subentry.data[CONF_POSITION]).strip()
+        reservation = self.placement.reservation_of(job, ejector)
+        if reservation is None:
+            LOGGER.warning(
+                "Job %s: %s has no free shelf and empty plate for its plate; a person takes it off",
+                job.id,
+                ejector.device_name,
+            )
+            return
+        job.ottoeject_id = ejector.ejector_id
+        job.rack_id, job.store_shelf, job.grab_shelf = (
+            reservation.rack_id,
+            reservation.store_shelf,
+            reservation.grab_shelf,
+        )
+        wf = Workflow(
+            ejector_id=ejector.ejector_id,
+            position=position,
+            rack_id=reservation.rack_id,
+            store_shelf=reservation.store_shelf,
+            grab_shelf=reservation.grab_shelf,
+            finished_at=time.time(),
+        )
+        await self._save(job, wf)
+        self._spawn(job.id)
+
+    @callback
+    def async_resume(self) -> None:
+        """Run every stored workflow that has no task yet (at setup, after the devices are there)."""
+        farm = self.entry.runtime_data
+        for ejector in farm.ejectors.values():
+            if ejector.subentry.subentry_id not in self._followed:
+                self._followed[ejector.subentry.subentry_id] = self.follow_ejector(ejector)
+        for job in self.jobs.store.jobs.values():
+            if job.workflow is None or job.workflow.get("done"):
+                continue
+            wf = Workflow.from_dict(job.workflow)
+            if wf.holds_ejector and (holder := farm.ejector_by_id(wf.ejector_id)) is not None:
+                holder.held_by = job.id
+            self._spawn(job.id)
+
+    @callback
+    def _spawn(self, job_id: int) -> None:
+        if (task := self._tasks.get(job_id)) is not None and not task.done():
+            self._wake.setdefault(job_id, asyncio.Event()).set()
+            return
+        self._tasks[job_id] = self.entry.async_create_background_task(
+            self.hass, self._run(job_id), f"{DOMAIN} workflow of job {job_id}"
+        )
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop following (the entry unloads; the tasks end with it, the workflows stay stored)."""
+        for unsub in self._followed.values():
+            unsub()
+        self._followed.clear()
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def _run(self, job_id: int) -> None:
+        while True:
+            job = self.jobs.store.jobs.get(job_id)
+            if job is None or job.workflow is None or job.workflow.get("done"):
+                return
+            wf = Workflow.from_dict(job.workflow)
+            try:
+                if wf.state == PAUSED:
+                    await self._sleep(job, wf)
+                else:
+                    await self._step(job, wf)
+            except _Stale:
+                continue
+
+    async def _step(self, job: PrintJob, wf: Workflow) -> None:
+        farm = self.entry.runtime_data
+        printer = farm.printer_by_id(job.printer_id)
+        ejector = farm.ejector_by_id(wf.ejector_id)
+        if printer is None or ejector is None:
+            await self._pause(job, wf, "its printer or its OttoEject is no longer part of the farm")
+        elif wf.step == COOL:
+            await self._cool(job, wf, printer)
+        elif wf.step == POSITION:
+            await self._position(job, wf, printer)
+        elif wf.step == SETTLE:
+            await self._settle(job, wf, ejector)
+        else:
+            await self._macro(job, wf, printer, ejector)
+
+    def _release_temperature(self, job: PrintJob) -> float:
+        item = self.jobs.store.items.get(job.print_item_id) if job.print_item_id is not None else None
+        materials = (item.info.get("materials") if item else None) or [None]
+        overrides = self.entry.runtime_data.settings[RELEASE_TEMPERATURES]
+        return min(release_temperature(material, overrides) for material in materials)
+
+    async def _cool(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
+        """Wait for the bed to reach the release temperature, at most the longest wait after FINISH."""
+        limit = self._release_temperature(job)
+        deadline = wf.finished_at + 60 * float(self.entry.runtime_data.settings[MAX_COOLING_MINUTES])
+        while True:
+            bed = printer.client.fields.get("bed_temp")
+            if isinstance(bed, int | float) and printer.client.online and bed <= limit:
+                break
+            if time.time() >= deadline:
+                LOGGER.warning(
+                    "Job %s: the bed of %s did not cool to %s °C in time (it reads %s); ejecting all the same",
+                    job.id,
+                    printer.name,
+                    limit,
+                    bed,
+                )
+                break
+            await self._sleep(job, wf, deadline - time.time())
+        await self._advance(job, wf)
+
+    async def _position(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
+        """Move the bed out of the ejector's way (stored as sent first; never sent twice unasked)."""
+        if wf.state == SENT:
+            await self._pause(
+                job,
+                wf,
+                "Home Assistant stopped while the bed-positioning G-code was being sent: whether the "
+                "printer got it is unknown",
+            )
+            return
+        gcode = str(printer.subentry.data.get(CONF_EJECT_GCODE) or positioning_gcode(printer.model))
+        settle = printer.subentry.data.get(CONF_SETTLE)
+        wf.state, wf.sent_at = SENT, time.time()
+        await self._save(job, wf)
+        try:
+            await printer.async_send_gcode(gcode)
+        except HomeAssistantError as err:
+            await self._pause(job, wf, f"the printer did not take the bed-positioning G-code: {err}")
+            return
+        wf.settle_until = time.time() + (
+            float(settle) if settle is not None else settle_seconds(printer.model)
+        )
+        await self._advance(job, wf)
+
+    async def _settle(self, job: PrintJob, wf: Workflow, ejector: EjectorCoordinator) -> None:
+        """Let the bed finish its move, then take the ejector: free, and this plate first in line."""
+        while (left := (wf.settle_until or 0) - time.time()) > 0:
+            await self._sleep(job, wf, left)
+        while not self._may_take(job, wf, ejector):
+            await self._sleep(job, wf)
+        ejector.held_by = job.id  # with no await since the check: one workflow holds it
+        await self._advance(job, wf)
+
+    def _may_take(self, job: PrintJob, wf: Workflow, ejector: EjectorCoordinator) -> bool:
+        if ejector.held_by not in (None, job.id):
+            return False
+        now = time.time()
+        line = [
+            (other_wf.finished_at, other.id)
+            for other in self.jobs.store.jobs.values()
+            if other.workflow is not None
+            and not other.workflow.get("done")
+            and (other_wf := Workflow.from_dict(other.workflow)).ejector_id == wf.ejector_id
+            and other_wf.step == SETTLE
+            and other_wf.state != PAUSED
+            and (other_wf.settle_until or 0) <= now
+        ]
+        return not line or min(line)[1] == job.id
+
+    async def _macro(
+        self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator, ejector: EjectorCoordinator
+    ) -> None:
+        """Run the step's macro once and follow it to its end."""
+        shelf = wf.store_shelf if wf.step == STORE else wf.grab_shelf if wf.step == GRAB else None
+        try:
+            name = macro_name(ejector.templates, wf.step, position=wf.position, shelf=shelf)
+        except ValueError as err:
+            await self._pause(job, wf, str(err))
+            return
+        if wf.state in (SENT, RETRY):
+            try:
+                got = received(
+                    await ejector.client.gcode_store(), marker(job.id, wf.step_id), wf.sent_at or 0
+                )
+            except MoonrakerError as err:
+                await self._pause(
+                    job, wf, f"cannot ask {ejector.device_name} whether it received {name}: {err}", RETRY
+                )
+                return
+            if got is True:
+                await self._until_end(job, wf, ejector, name, seen_running=False)
+                return
+            if got is None and wf.state == SENT:
+                await self._pause(
+                    job,
+                    wf,
+                    f"{name} was sent when Home Assistant stopped, and {ejector.device_name} can no longer "
+                    "tell whether it received it (Moonraker restarted): look at the OttoEject, then "
+                    "skip the step if it was done or retry it",
+                    RETRY,
+                )
+                return
+            wf.attempt += 1  # never received (or a person said to send it again): a new marker
+        elif wf.sent_at is not None:
+            wf.attempt += 1  # sent before and failed: this send gets its own marker
+        wf.state, wf.sent_at = SENT, time.time()
+        await self._save(job, wf)
+        try:
+            outcome = await ejector.async_run_macro(name, marker=marker(job.id, wf.step_id), job_id=job.id)
+        except (EjectorBusyError, EjectorUnknownMacroError, EjectorCommandError) as err:
+            # Refused before it was sent, or Klipper answered it with an error: sent anew on retry.
+            await self._pause(job, wf, str(err), READY)
+            return
+        except HomeAssistantError as err:  # the connection broke: whether it was received is asked
+            await self._pause(job, wf, str(err), RETRY)
+            return
+        self._check(job, wf)
+        if outcome.acknowledged:
+            await self._step_done(job, wf, printer, ejector)
+        else:
+            await self._until_end(job, wf, ejector, name, seen_running=True)
+
+    async def _until_end(
+        self, job: PrintJob, wf: Workflow, ejector: EjectorCoordinator, name: str, *, seen_running: bool
+    ) -> None:
+        """Follow a received macro to its end, from Moonraker's websocket (Klipper's idle_timeout)."""
+        watcher = ejector.watcher
+        while True:
+            if watcher.connected and watcher.klippy_state in ("shutdown", "error", "disconnected"):
+                # Klipper aborts a running script when it stops: the macro did not end.
+                await self._pause(
+                    job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", READY
+                )
+                return
+            idle = watcher.idle_state
+            if idle == "Printing":
+                seen_running = True
+            elif idle in _IDLE and (seen_running or await self._ended(ejector)):
+                break
+            await self._sleep(job, wf)
+        ejector.client.forget_macro()
+        farm = self.entry.runtime_data
+        printer = farm.printer_by_id(job.printer_id)
+        assert printer is not None
+        await self._step_done(job, wf, printer, ejector)
+
+    @staticmethod
+    async def _ended(ejector: EjectorCoordinator) -> bool:
+        """Whether Klipper runs nothing now, read from Moonraker (the websocket may lag a restart)."""
+        try:
+            return await ejector.client.idle_state() in _IDLE
+        except MoonrakerError:
+            return False
+
+    async def _step_done(
+        self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator, ejector: EjectorCoordinator
+    ) -> None:
+        """What a confirmed step changes (a shelf, the bed), then the next step."""
+        await self._apply(job, wf, printer)
+        await self._advance(job, wf)
+
+    async def _apply(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
+        farm = self.entry.runtime_data
+        if wf.step in (STORE, GRAB):
+            rack = farm.rack_by_id(wf.rack_id)
+            if rack is None:
+                return
+            if wf.step == STORE:
+                await rack.async_set_shelf(
+                    wf.store_shelf,
+                    has_plate=True,
+                    plate_state=PLATE_WITH_PRINT,
+                    print_job_id=job.id,
+                    workflow=True,
+                )
+            else:
+                await rack.async_set_shelf(wf.grab_shelf, has_plate=False, workflow=True)
+        elif wf.step == LOAD:
+            self.jobs.store.bed_clear[job.printer_id] = True
+            self.jobs.store.bed_cleared_after[job.printer_id] = printer.client.fields["start_time"]
+
+    async def _advance(self, job: PrintJob, wf: Workflow) -> None:
+        others = any(
+            other.id != job.id
+            and other.workflow is not None
+            and not other.workflow.get("done")
+            and other.workflow.get("ejector_id") == wf.ejector_id
+            for other in self.jobs.store.jobs.values()
+        )
+        if wf.advance(skip_park=others):
+            await self._save(job, wf)
+            return
+        await self._end(job, wf)
+
+    async def _end(self, job: PrintJob, wf: Workflow) -> None:
+        """The plate is on the rack and a fresh one on the printer: the job completes."""
+        wf.done = True
+        job.workflow = wf.as_dict()
+        self._release(job, wf)
+        if job.status == PRINTING:
+            await self.jobs.async_workflow_done(job, COMPLETED)
+        else:
+            await self.jobs.async_workflow_done(job, None)
+
+    def _release(self, job: PrintJob, wf: Workflow) -> None:
+        ejector = self.entry.runtime_data.ejector_by_id(wf.ejector_id)
+        if ejector is not None and ejector.held_by == job.id:
+            ejector.held_by = None
+        self._wake_where(lambda other: other.id != job.id and _workflow_of(other).ejector_id == wf.ejector_id)
+
+    async def _save(self, job: PrintJob, wf: Workflow) -> None:
+        """Store the workflow (before the step it begins is sent), and announce a new stage."""
+        job.workflow = wf.as_dict()
+        stage_changed = job.stage != wf.stage
+        job.stage = wf.stage
+        await self.jobs.store.async_save()
+        if stage_changed:
+            self.jobs.announce_stage(job)
+        else:
+            self.jobs.notify()
+
+    async def _pause(self, job: PrintJob, wf: Workflow, fault: str, resume: str = READY) -> None:
+        """Stop the workflow for a person: a repair issue offers retry, skip and abort."""
+        LOGGER.warning("Job %s: the ejection workflow paused at %s: %s", job.id, wf.step, fault)
+        wf.state, wf.fault, wf.resume = PAUSED, fault, resume
+        await self._save(job, wf)
+        printer = self.entry.runtime_data.printer_by_id(job.printer_id)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            workflow_issue(job.id),
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="workflow_paused",
+            translation_placeholders={
+                "job": str(job.id),
+                "printer": printer.name if printer else str(job.printer_id),
+                "step": wf.step,
+                "fault": fault,
+            },
+            data={"entry_id": self.entry.entry_id, "job_id": job.id},
+        )
+
+    # --- a person's decisions -----------------------------------------------------------------------
+
+    def _paused(self, job_id: int) -> tuple[PrintJob, Workflow]:
+        job = self.jobs.store.jobs.get(job_id)
+        if job is None:
+            raise JobError(f"Print job {job_id} not found", 404)
+        if job.workflow is None or job.workflow.get("done"):
+            raise JobError(f"Print job {job_id} has no ejection workflow under way.")
+        wf = Workflow.from_dict(job.workflow)
+        if wf.state != PAUSED:
+            raise JobError(f"The ejection workflow of print job {job_id} is not paused (it is at {wf.step}).")
+        return job, wf
+
+    async def async_retry(self, job_id: int) -> PrintJob:
+        """Go on with the paused step: a step that may have been received is first asked of the device."""
+        job, wf = self._paused(job_id)
+        wf.state, wf.fault = wf.resume, None
+        await self._save(job, wf)
+        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        self._spawn(job_id)
+        return job
+
+    async def async_skip(self, job_id: int) -> PrintJob:
+        """A person did the paused step (or it is not needed): count it as done and go on."""
+        job, wf = self._paused(job_id)
+        if wf.step in (COOL, SETTLE):
+            raise JobError(
+                f"The workflow of print job {job_id} waits at {wf.step}: there is nothing to skip."
+            )
+        printer = self.entry.runtime_data.printer_by_id(job.printer_id)
+        if printer is not None:
+            await self._apply(job, wf, printer)
+        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        await self._advance(job, wf)
+        self._spawn(job_id)
+        return job
+
+    async def async_abort(self, job_id: int) -> PrintJob:
+        """End the workflow where it is: the plate's place is a person's to find and mark."""
+        job = self.jobs.store.jobs.get(job_id)
+        if job is None:
+            raise JobError(f"Print job {job_id} not found", 404)
+        if job.workflow is None or job.workflow.get("done"):
+            raise JobError(f"Print job {job_id} has no ejection workflow under way.")
+        wf = Workflow.from_dict(job.workflow)
+        wf.done, wf.fault = True, f"aborted at {wf.step}"
+        if (task := self._tasks.pop(job_id, None)) is not None:
+            task.cancel()
+        self._release(job, wf)
+        job.workflow = wf.as_dict()
+        job.rack_id = job.store_shelf = job.grab_shelf = None  # the shelves are people's again
+        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        await self.jobs.async_workflow_done(job, None, aborted=True)
+        return job
+
+
+def _workflow_of(job: PrintJob) -> Workflow:
+    assert job.workflow is not None
+    return Workflow.from_dict(job.workflow)

@@ -1,0 +1,106 @@
+"""Which OttoEject and rack serve a printer, and the shelves a new job's plate may take.
+
+A printer is served when it names an OttoEject and its position there; the OttoEject's rack is
+the rack that names it. The shelf rule is `rules/workflow.py`'s (lowest free shelf, lowest empty
+plate), over the shelves no other job reserved.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from ..const import CONF_OTTOEJECT, CONF_POSITION
+from ..protocols.moonraker import EjectorState
+from ..rules.dispatch import ShelfPool
+from ..rules.jobs import JobError, PrintJob
+from ..rules.racks import PLATE_WITH_PRINT
+from ..rules.workflow import Reservation, choose_shelves
+from .ottoeject import EjectorCoordinator
+from .printer import PrinterCoordinator
+from .rack import RackCoordinator
+from .storage import JobStore
+
+if TYPE_CHECKING:
+    from .farm import PrintFarmConfigEntry
+
+_OFF: Final = frozenset({EjectorState.OFFLINE, EjectorState.ISSUE})
+
+
+class Placement:
+    """The farm's ejector configuration, read from the subentries, and the shelf reservations."""
+
+    def __init__(self, entry: PrintFarmConfigEntry, store: JobStore) -> None:
+        """Read the entry's devices and the jobs' reservations as they are at each call."""
+        self.entry = entry
+        self.store = store
+
+    def ejector_of(self, printer: PrinterCoordinator) -> EjectorCoordinator | None:
+        """The OttoEject a printer is configured with (and its position there), if any."""
+        subentry_id = printer.subentry.data.get(CONF_OTTOEJECT)
+        if not subentry_id or not str(printer.subentry.data.get(CONF_POSITION) or "").strip():
+            return None
+        return self.entry.runtime_data.ejectors.get(subentry_id)
+
+    def rack_of(self, ejector: EjectorCoordinator) -> RackCoordinator | None:
+        """The rack an OttoEject stores plates on (the first that names it)."""
+        return next(
+            (
+                rack
+                for rack in self.entry.runtime_data.racks.values()
+                if rack.subentry.data.get(CONF_OTTOEJECT) == ejector.subentry.subentry_id
+            ),
+            None,
+        )
+
+    def pool(self, ejector: EjectorCoordinator) -> ShelfPool:
+        """What the ejector can offer a new job now: online or not, the unreserved shelves of its rack."""
+        rack = self.rack_of(ejector)
+        pool = ShelfPool(online=ejector.state not in _OFF, rack_id=rack.rack_id if rack else None)
+        if rack is not None:
+            reserved = self.store.reserved_shelves(rack.rack_id)
+            for shelf in rack.shelves:
+                if shelf.shelf_number in reserved:
+                    continue
+                if not shelf.has_plate:
+                    pool.free.append(shelf.shelf_number)
+                elif shelf.plate_state != PLATE_WITH_PRINT:
+                    pool.empty.append(shelf.shelf_number)
+        return pool
+
+    def pools(self) -> dict[int, ShelfPool]:
+        """Every ejector's pool, by its id (for a dispatch decision)."""
+        return {
+            ejector.ejector_id: self.pool(ejector) for ejector in self.entry.runtime_data.ejectors.values()
+        }
+
+    def reserve(self, printer: PrinterCoordinator, job: PrintJob) -> Reservation | None:
+        """Take the shelves a job's plate needs, before its start (409 when the rack cannot give them).
+
+        None for a printer without an OttoEject. Taken and recorded with no await in between, so
+        that two starts never take the same shelf.
+        """
+        ejector = self.ejector_of(printer)
+        if ejector is None:
+            return None
+        taken = self.pool(ejector).take(ejector.ejector_id)
+        if isinstance(taken, str):
+            raise JobError(f"Print job {job.id} cannot start now: {taken}.")
+        return taken
+
+    def reservation_of(self, job: PrintJob, ejector: EjectorCoordinator) -> Reservation | None:
+        """The shelves a finished job's plate uses: reserved at its start, else free ones taken now.
+
+        A job may have started without a reservation (by hand on the printer, or before its
+        printer had an OttoEject); None when the rack cannot give it shelves now.
+        """
+        if job.rack_id is not None and job.store_shelf is not None and job.grab_shelf is not None:
+            return Reservation(ejector.ejector_id, job.rack_id, job.store_shelf, job.grab_shelf)
+        rack = self.rack_of(ejector)
+        if rack is None:
+            return None
+        store, grab = choose_shelves(
+            rack.shelves, self.store.reserved_shelves(rack.rack_id, except_job=job.id)
+        )
+        if store is None or grab is None:
+            return None
+        return Reservation(ejector.ejector_id, rack.rack_id, store, grab)
