@@ -33,6 +33,8 @@ DEFAULT_FAILURE: Final = 0x0300_4002  # an arbitrary firmware error code for inj
 DEFAULT_DURATION: Final = 30 * 60.0
 DEFAULT_LAYERS: Final = 50
 HISTORY: Final = 1000  # commands and G-code lines kept for the control API
+# The stage a printer stays in when a print's ams_mapping names no loaded tray ("changing filament").
+AMS_WAIT_STAGE: Final = 4
 REPORT_INTERVAL: Final = 10.0  # simulated seconds between reports while the manual clock advances
 PRINTING: Final = frozenset({"PREPARE", "RUNNING", "PAUSE"})
 AMBIENT: Final = {"nozzle_temper": 24.0, "bed_temper": 23.0, "chamber_temper": 25.0}
@@ -279,6 +281,7 @@ class PrintOptions:
     use_ams: bool = True
     ams_mapping: list[int] = field(default_factory=list)
     calibrations: frozenset[str] = frozenset({"bed_leveling"})
+    project: bool = False  # started with project_file (its ams_mapping is checked)
 
 
 class PrinterFirmware:
@@ -478,8 +481,12 @@ class PrinterFirmware:
         options = PrintOptions(
             plate=int(plate.group(1)) if plate else 1,
             subtask_name=str(body["subtask_name"]) if body.get("subtask_name") else None,
+            project=True,
             use_ams=bool(body.get("use_ams", True)),
-            ams_mapping=[i for i in mapping if isinstance(i, int)] if isinstance(mapping, list) else [],
+            # A malformed mapping (not a list of whole numbers) resolves no tray, like an unknown one.
+            ams_mapping=list(mapping)
+            if isinstance(mapping, list) and all(type(i) is int for i in mapping)
+            else [-2],
             calibrations=frozenset(
                 option
                 for option, keys in (
@@ -563,6 +570,9 @@ class PrinterFirmware:
             for code, seconds, option in PREPARE_STAGES
             if option is None or option in options.calibrations
         ]
+        if options.project and options.use_ams and not self._mapping_resolves(options.ams_mapping):
+            # A real printer takes the command, then waits forever for a tray it cannot find.
+            stages = [(AMS_WAIT_STAGE, math.inf)]
         self._job = PrintJob(name, duration, layers, stages)
         tray = "254"
         if options.use_ams:
@@ -587,6 +597,20 @@ class PrinterFirmware:
         )
         self._enter_stage()
         return None
+
+    def _mapping_resolves(self, mapping: list[int]) -> bool:
+        """Whether every entry of an ams_mapping is unused (-1) or a tray that holds filament."""
+        loaded = {254} if self._state.get("vt_tray", {}).get("tray_type") else set()
+        for unit in self._state["ams"]["ams"]:
+            for tray in unit["tray"]:
+                if tray.get("tray_type"):
+                    unit_id = int(unit["id"])
+                    loaded.add(unit_id if unit_id >= 128 else unit_id * 4 + int(tray["id"]))
+        return (
+            bool(mapping)
+            and any(code >= 0 for code in mapping)
+            and all(code == -1 or code in loaded for code in mapping)
+        )
 
     def pause(self) -> str | None:
         """Pause the running print; return a failure reason, or None."""

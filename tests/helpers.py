@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -94,3 +94,79 @@ async def queue_job(client: Any, name: str, content: bytes, **job: Any) -> int:
     )
     assert response.status == 201, await response.text()
     return int((await response.json())["id"])
+
+
+EJECTOR = "ottoeject-1"
+RACK = "rack-1"
+
+
+def ejection_entry(
+    printers: list[tuple[dict[str, Any], str]], ejector: dict[str, Any], shelves: int
+) -> MockConfigEntry:
+    """A farm whose printers (with their positions) share one OttoEject and its rack."""
+    subentries = [
+        ConfigSubentryDataWithId(
+            subentry_id=EJECTOR,
+            data={
+                "host": ejector["host"],
+                "port": ejector["port"],
+                "api_key": ejector["api_key"],
+                "scan_interval": 5,
+                "ack_timeout": 1,
+            },
+            subentry_type="ottoeject",
+            title="OttoEject",
+            unique_id=None,
+        ),
+        ConfigSubentryDataWithId(
+            subentry_id=RACK,
+            data={
+                "number_of_shelves": shelves,
+                "shelf_spacing_mm": 80,
+                "bed_size": "256x256",
+                "ottoeject": EJECTOR,
+            },
+            subentry_type="rack",
+            title="Rack",
+            unique_id=None,
+        ),
+    ]
+    subentries += [
+        ConfigSubentryDataWithId(
+            subentry_id=f"printer-{index}",
+            data={
+                **printer_subentry_data(printer),
+                "ottoeject": EJECTOR,
+                "ottoeject_position": position,
+                "settle_s": 0,
+            },
+            subentry_type="printer",
+            title=f"Printer {index}",
+            unique_id=printer["serial"],
+        )
+        for index, (printer, position) in enumerate(printers, start=1)
+    ]
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Print Farm",
+        data={"discovery_host": "127.0.0.1", "discovery_port": 0},
+        subentries_data=subentries,
+    )
+
+
+async def setup_ejection(hass: HomeAssistant, entry: MockConfigEntry, empty_plates: list[int]) -> Any:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    farm = entry.runtime_data
+    for printer in farm.printers.values():
+        await printer.client.wait_for_first_report(10)
+        await wait_until(hass, lambda printer=printer: printer.client.fields["gcode_state"] is not None)
+        await farm.jobs.async_set_bed_clear(printer.printer_id)
+    rack = farm.racks[RACK]
+    for number in empty_plates:
+        await rack.async_set_shelf_content(number, "empty")
+    ejector = farm.ejectors[EJECTOR]
+    await ejector.async_refresh()
+    await wait_until(hass, lambda: ejector.watcher.connected)
+    return farm

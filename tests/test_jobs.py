@@ -38,7 +38,7 @@ def gcode_3mf() -> bytes:
             '<?xml version="1.0" encoding="UTF-8"?>\n<config>\n  <plate>\n'
             '    <metadata key="index" value="1"/>\n    <metadata key="prediction" value="1800"/>\n'
             '    <metadata key="weight" value="12.34"/>\n'
-            '    <filament id="1" type="PLA" color="#FF0000" used_m="4.10" used_g="12.34"/>\n'
+            '    <filament id="1" type="PLA" color="#00AE42" used_m="4.10" used_g="12.34"/>\n'
             "  </plate>\n</config>\n",
         )
         archive.writestr(
@@ -202,9 +202,15 @@ async def test_whole_print_from_a_3mf(
     await client.post(API, json={"print_item_id": item["print_item_id"], "printer_id": 1})
     response = await client.post(f"{API}/1/start")
     assert response.status == 202, await response.text()
-    assert "bracket.gcode.3mf" in [
-        entry["name"] for entry in (await simulator.printer(sim_printer["serial"]))["files"]
-    ]
+    details = await simulator.printer(sim_printer["serial"])
+    assert "bracket.gcode.3mf" in [entry["name"] for entry in details["files"]]
+    # The project's green PLA is in the simulated AMS's fourth tray (unit 0, slot 3).
+    start = next(
+        command["request"]["print"]
+        for command in details["commands"]
+        if command["request"].get("print", {}).get("command") == "project_file"
+    )
+    assert (start["ams_mapping"], start["use_ams"]) == ([3], True)
     assert events[0].data["job"]["status"] == "PRINTING"
     printer = farm.runtime_data.printer_by_id(1)
     await wait_until(hass, lambda: printer.client.fields["gcode_state"] in ("PREPARE", "RUNNING"))

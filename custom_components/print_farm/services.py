@@ -74,7 +74,7 @@ ADD_ITEM_SCHEMA = vol.Schema({vol.Required(ATTR_PATH): cv.string, vol.Optional(A
 JOB_ID_SCHEMA = vol.Schema({vol.Required("job_id"): vol.All(vol.Coerce(int), vol.Range(min=1))})
 CREATE_JOB_SCHEMA = vol.Schema(
     {
-        **_DEVICE,
+        vol.Optional(ATTR_DEVICE_ID): cv.string,  # none: any printer that can print it
         vol.Required("print_item_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("ottoeject_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("auto_start", default=False): cv.boolean,
@@ -204,7 +204,7 @@ async def _add_print_item(call: ServiceCall, jobs: JobManager) -> ServiceRespons
 async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
     job = await jobs.async_create_job(
         print_item_id=call.data["print_item_id"],
-        printer_id=_printer(call.hass, call).printer_id,
+        printer_id=_printer(call.hass, call).printer_id if call.data.get(ATTR_DEVICE_ID) else None,
         ottoeject_id=call.data.get("ottoeject_id"),
         auto_start=call.data["auto_start"],
         priority=call.data["priority"],

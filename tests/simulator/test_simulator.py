@@ -428,3 +428,30 @@ async def test_command_line_printers_persist_in_the_state_dir(tmp_path: Path) ->
             assert await sim.control.printers() == sim.printers
         assert sim.process.returncode == 0  # SIGTERM is a clean stop
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize(
+    "mapping", [[7], [], ["0"], [-1]], ids=["empty-slot", "none", "malformed", "unused-only"]
+)
+async def test_an_unresolved_ams_mapping_hangs_the_print(
+    control: SimulatorControl, reports: Reports, p1s: dict[str, Any], mapping: list[Any]
+) -> None:
+    """As the printer does: it takes the command, then waits for a tray it cannot find."""
+    serial = p1s["serial"]
+    await control.put_file(serial, "cube.gcode.3mf.gcode", GCODE)
+    reports.request(
+        {
+            "print": {
+                "sequence_id": "7",
+                "command": "project_file",
+                "param": "Metadata/plate_1.gcode",
+                "url": "file:///sdcard/cube.gcode.3mf.gcode",
+                "use_ams": True,
+                "ams_mapping": mapping,
+            }
+        }
+    )
+    assert (await reports.next(_is_answer("project_file")))["print"]["result"] == "success"
+    await control.advance(serial, 7200)
+    state = (await control.printer(serial))["state"]
+    assert (state["gcode_state"], state["stg_cur"], state["mc_percent"]) == ("PREPARE", 4, 0)

@@ -25,7 +25,8 @@ _PRIORITY = vol.All(
 CREATE_SCHEMA = vol.Schema(
     {
         vol.Required("print_item_id"): _ID,
-        vol.Required("printer_id"): _ID,
+        # null: any printer that can print it (beyond the seed, which always names one)
+        vol.Required("printer_id"): vol.Any(None, _ID),
         vol.Optional("ottoeject_id", default=None): vol.Any(None, _ID),
         vol.Optional("auto_start", default=False): bool,
         vol.Optional("priority", default=1): _PRIORITY,
@@ -35,7 +36,7 @@ UPDATE_SCHEMA = vol.Schema(
     {
         vol.Optional("priority"): _PRIORITY,
         vol.Optional("auto_start"): bool,
-        vol.Optional("printer_id"): _ID,
+        vol.Optional("printer_id"): vol.Any(None, _ID),
         vol.Optional("ottoeject_id"): vol.Any(None, _ID),
     }
 )

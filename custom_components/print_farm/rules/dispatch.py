@@ -11,9 +11,10 @@ here, so that the jobs started in one decision never count on the same shelf.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .fit import Fit
 from .jobs import QUEUED, START_SENT, STARTING, PrintJob
 from .workflow import Reservation
 
@@ -29,6 +30,7 @@ EJECTOR_OFFLINE = "its printer's OttoEject is offline"
 NO_RACK = "its printer's OttoEject has no rack"
 RACK_FULL = "the rack is full: no free shelf for the finished plate"
 NO_EMPTY_PLATE = "the rack has no empty plate to load after the print"
+ANY_BUSY = "every printer that can print it is busy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +73,116 @@ class Dispatch:
     starts: list[PrintJob] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)
     reservations: dict[int, Reservation] = field(default_factory=dict)  # job id -> its shelves
+    printers: dict[int, int] = field(default_factory=dict)  # job id -> the printer it starts on
+    fits: dict[int, Fit] = field(default_factory=dict)  # job id -> how it starts there
+
+
+type FitCheck = Callable[[PrintJob, int], Fit | str]
 
 
 def queue_order(job: PrintJob) -> tuple[int, int]:
     """A job's place in the queue: priority (1 first), then age."""
     return job.priority, job.id
+
+
+def _blocked(printer: PrinterReadiness) -> str | None:
+    """Why a printer cannot take a job now, or None when it can."""
+    if not printer.online:
+        return OFFLINE
+    if printer.plate_of is not None:
+        return f"job {printer.plate_of}'s plate waits to be taken off the printer"
+    if printer.busy:
+        return BUSY
+    if not printer.bed_clear:
+        return BED_NOT_CLEAR
+    return None
+
+
+class _Decision:
+    """One dispatch decision: the printers still free, and each file's fit, asked once per printer."""
+
+    def __init__(
+        self,
+        printers: Mapping[int, PrinterReadiness],
+        pools: Mapping[int, ShelfPool],
+        fit: FitCheck | None,
+    ) -> None:
+        self.printers = printers
+        self.pools = pools
+        self.check = fit
+        self.free = sorted(pid for pid, printer in printers.items() if _blocked(printer) is None)
+        self.first_for: dict[int, int] = {}  # printer id -> the job first in line for it
+        self.result = Dispatch()
+        self._fits: dict[tuple[int | None, int], dict[int, Fit | str]] = {}
+
+    def fit(self, job: PrintJob, printer_id: int) -> Fit | str:
+        if self.check is None:
+            return Fit(None, False)
+        row = self._fits.setdefault((job.print_item_id, job.plate), {})
+        if (known := row.get(printer_id)) is None:
+            known = row[printer_id] = self.check(job, printer_id)
+        return known
+
+    def fitting(self, job: PrintJob) -> tuple[list[int], str | None]:
+        """The printers that can print the job (in id order), and why the first other one cannot."""
+        fitting: list[int] = []
+        reason = None
+        for printer_id in sorted(self.printers):
+            found = self.fit(job, printer_id)
+            if isinstance(found, str):
+                reason = reason or found
+            else:
+                fitting.append(printer_id)
+        return fitting, reason
+
+    def start(self, job: PrintJob, printer_id: int, how: Fit) -> str | None:
+        """Start the job on a free printer, with shelves from its OttoEject's pool; or say why not."""
+        printer = self.printers[printer_id]
+        if printer.ejector is not None:
+            pool = self.pools.get(printer.ejector)
+            taken = pool.take(printer.ejector) if pool is not None else EJECTOR_OFFLINE
+            if isinstance(taken, str):
+                return taken
+            self.result.reservations[job.id] = taken
+        self.result.starts.append(job)
+        self.result.printers[job.id] = printer_id
+        self.result.fits[job.id] = how
+        self.first_for.setdefault(printer_id, job.id)
+        self.free.remove(printer_id)
+        return None
+
+    def pinned(self, job: PrintJob, printer_id: int) -> str | None:
+        printer = self.printers.get(printer_id)
+        ahead = self.first_for.get(printer_id)
+        if printer is None:
+            return NO_PRINTER
+        if ahead is not None:
+            return f"job {ahead} comes first on its printer"
+        if (blocked := _blocked(printer)) is not None:
+            self.first_for[printer_id] = job.id
+            return blocked
+        how = self.fit(job, printer_id)
+        if isinstance(how, str):
+            return f"its printer cannot print it: {how}"
+        return self.start(job, printer_id, how)
+
+    def anywhere(self, job: PrintJob) -> str | None:
+        if not self.free:
+            fitting, reason = self.fitting(job)
+            return ANY_BUSY if fitting else f"no printer can print it: {reason}"
+        reasons: list[str] = []
+        for printer_id in list(self.free):
+            how = self.fit(job, printer_id)
+            if isinstance(how, str) or (printer_id in self.first_for):
+                continue
+            refused = self.start(job, printer_id, how)
+            if refused is None:
+                return None
+            reasons.append(refused)
+        if reasons:
+            return reasons[0]
+        fitting, reason = self.fitting(job)
+        return ANY_BUSY if fitting else f"no printer can print it: {reason}"
 
 
 def plan(
@@ -84,43 +191,30 @@ def plan(
     *,
     enabled: bool,
     pools: Mapping[int, ShelfPool] | None = None,
+    fit: FitCheck | None = None,
 ) -> Dispatch:
-    """Decide, for every queued job, whether it starts now or why it waits (`pools`: by ejector id)."""
-    result = Dispatch()
-    first_for: dict[int, int] = {}  # printer id -> the job first in line for it
+    """Decide, for every queued job, whether it starts now (and where) or why it waits.
+
+    `pools` are the ejectors' shelves by ejector id; `fit` says whether a printer can print a job
+    (and how its start is sent), asked once per file and printer.
+    """
+    decision = _Decision(printers, pools or {}, fit)
+    result = decision.result
     for job in sorted((job for job in jobs if job.status == QUEUED), key=queue_order):
-        printer = printers.get(job.printer_id)
-        ahead = first_for.get(job.printer_id)
         if job.stage in (STARTING, START_SENT):
             result.waiting[job.id] = SENDING if job.stage == STARTING else UNCONFIRMED
-            first_for.setdefault(job.printer_id, job.id)
+            if job.printer_id is not None:
+                decision.first_for.setdefault(job.printer_id, job.id)
+                if job.printer_id in decision.free:
+                    decision.free.remove(job.printer_id)
             continue
         if not job.auto_start:
             result.waiting[job.id] = MANUAL
             continue
-        first_for.setdefault(job.printer_id, job.id)
         if not enabled:
             result.waiting[job.id] = PROCESSING_OFF
-        elif printer is None:
-            result.waiting[job.id] = NO_PRINTER
-        elif ahead is not None:
-            result.waiting[job.id] = f"job {ahead} comes first on its printer"
-        elif not printer.online:
-            result.waiting[job.id] = OFFLINE
-        elif printer.plate_of is not None:
-            result.waiting[job.id] = f"job {printer.plate_of}'s plate waits to be taken off the printer"
-        elif printer.busy:
-            result.waiting[job.id] = BUSY
-        elif not printer.bed_clear:
-            result.waiting[job.id] = BED_NOT_CLEAR
-        elif printer.ejector is not None:
-            pool = (pools or {}).get(printer.ejector)
-            taken = pool.take(printer.ejector) if pool is not None else EJECTOR_OFFLINE
-            if isinstance(taken, str):
-                result.waiting[job.id] = taken
-            else:
-                result.reservations[job.id] = taken
-                result.starts.append(job)
-        else:
-            result.starts.append(job)
+            continue
+        reason = decision.anywhere(job) if job.printer_id is None else decision.pinned(job, job.printer_id)
+        if reason is not None:
+            result.waiting[job.id] = reason
     return result

@@ -82,7 +82,7 @@ class PrintJob:
 
     id: int
     print_item_id: int | None
-    printer_id: int
+    printer_id: int | None  # None while a job for "any printer" waits; its printer once started
     ottoeject_id: int | None
     priority: int
     auto_start: bool
@@ -113,6 +113,14 @@ class PrintJob:
     store_shelf: int | None = None
     grab_shelf: int | None = None
     workflow: dict[str, Any] | None = None
+    any_printer: bool = False  # queued for any printer that can print it (its printer_id set at start)
+
+    @property
+    def on_printer(self) -> int:
+        """The printer of a job that left the queue (it always has one by then)."""
+        if self.printer_id is None:
+            raise ValueError(f"print job {self.id} has no printer yet")
+        return self.printer_id
 
 
 def minutes(seconds: int | None) -> int | None:

@@ -431,8 +431,8 @@ class Ejection:
             else:
                 await rack.async_set_shelf(wf.grab_shelf, has_plate=False, workflow=True)
         elif wf.step == LOAD:
-            self.jobs.store.bed_clear[job.printer_id] = True
-            self.jobs.store.bed_cleared_after[job.printer_id] = printer.client.fields["start_time"]
+            self.jobs.store.bed_clear[job.on_printer] = True
+            self.jobs.store.bed_cleared_after[job.on_printer] = printer.client.fields["start_time"]
 
     async def _advance(self, job: PrintJob, wf: Workflow) -> None:
         others = any(

@@ -68,6 +68,7 @@ class PrintFarm:
         self.production = ProductionManager(hass, entry)
         self.ejection = Ejection(hass, entry, self.jobs)
         self.jobs.reserve = self.ejection.placement.reserve
+        self.jobs.fit = self.ejection.placement.fit_of
         self.orchestrator = Orchestrator(hass, entry, self.jobs, self.ejection)
         self._unsub_orchestrator: CALLBACK_TYPE | None = None
         self._unsub_ejection: CALLBACK_TYPE | None = None
@@ -249,8 +250,10 @@ class PrintFarm:
         """Find a rack by its Home Assistant device id."""
         return self._by_device(device_id, self.racks.values(), "rack_")
 
-    def printer_by_id(self, printer_id: int) -> PrinterCoordinator | None:
-        """Find a printer by its integer (REST) id."""
+    def printer_by_id(self, printer_id: int | None) -> PrinterCoordinator | None:
+        """Find a printer by its integer (REST) id (None: a job for any printer has none yet)."""
+        if printer_id is None:
+            return None
         subentry_id = self.registry.subentry_for(printer_id)
         return self.printers.get(subentry_id) if subentry_id else None
 

@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER
 from ..protocols.bambu import PRINTING_STATES
+from ..rules.fit import Fit
 from ..rules.jobs import (
     AWAITING_REMOVAL,
     CANCELLED,
@@ -73,8 +74,10 @@ class JobManager(PrintTracking):
         self._fresh: set[int] = set()
         # Jobs whose printer is being told to stop: their own FAILED report is not their end.
         self._cancelling: set[int] = set()
-        # Takes the shelves a job's plate will need on a printer with an OttoEject (runtime/ejection.py).
+        # Takes the shelves a job's plate will need on a printer with an OttoEject, and says whether
+        # and how a printer can print a job (runtime/placement.py).
         self.reserve: Reserver | None = None
+        self.fit: Callable[[PrintJob, PrinterCoordinator], Fit | str] | None = None
 
     async def async_setup(self) -> None:
         """Load the items and jobs; a start cut short before its command was sent waits again."""
@@ -151,28 +154,51 @@ class JobManager(PrintTracking):
             raise JobError(f"Printer {printer_id} not found", 404)
         return printer
 
+    def _ottoeject_for(self, printer_id: int | None, ottoeject_id: int | None) -> int | None:
+        """A job's OttoEject: its printer's (400 for another one); none before a job for any printer starts."""
+        if ottoeject_id is not None and self.entry.runtime_data.ejector_by_id(ottoeject_id) is None:
+            raise JobError(f"Ottoeject {ottoeject_id} not found", 404)
+        if printer_id is None:
+            if ottoeject_id is not None:
+                raise JobError(
+                    "A job for any printer takes the OttoEject of the printer it starts on: "
+                    "leave ottoeject_id null.",
+                    400,
+                )
+            return None
+        ejector = self.entry.runtime_data.ejection.placement.ejector_of(self._printer(printer_id))
+        configured = ejector.ejector_id if ejector is not None else None
+        if ottoeject_id is not None and ottoeject_id != configured:
+            raise JobError(
+                f"Ottoeject {ottoeject_id} does not serve printer {printer_id}"
+                + (f" (Ottoeject {configured} does)." if configured is not None else " (none does)."),
+                400,
+            )
+        return configured
+
     async def async_create_job(
         self,
         *,
         print_item_id: int,
-        printer_id: int,
+        printer_id: int | None,
         ottoeject_id: int | None = None,
         auto_start: bool = False,
         priority: int = 1,
         context: Context | None = None,
     ) -> PrintJob:
-        """Queue a job for an item on a printer."""
+        """Queue a job for an item on a printer, or on any printer that can print it (printer_id None)."""
         if print_item_id not in self.store.items:
             raise JobError(f"Print item {print_item_id} not found", 404)
-        self._printer(printer_id)
-        if ottoeject_id is not None and self.entry.runtime_data.ejector_by_id(ottoeject_id) is None:
-            raise JobError(f"Ottoeject {ottoeject_id} not found", 404)
+        if printer_id is not None:
+            self._printer(printer_id)
+        ottoeject_id = self._ottoeject_for(printer_id, ottoeject_id)
         job = await self.store.async_add_job(
             print_item_id=print_item_id,
             printer_id=printer_id,
             ottoeject_id=ottoeject_id,
             auto_start=auto_start,
             priority=priority,
+            any_printer=printer_id is None,
         )
         self._announce(job, context)
         return job
@@ -186,13 +212,13 @@ class JobManager(PrintTracking):
             raise JobError(f"Print job {job_id} is being started: its printer cannot change.")
         if job.status == PRINTING and set(changes) - {"priority", "auto_start", "ottoeject_id", "job_name"}:
             raise JobError(f"Print job {job_id} is printing: its printer cannot change.")
-        if "printer_id" in changes:
+        if changes.get("printer_id") is not None:
             self._printer(changes["printer_id"])
-        if (
-            changes.get("ottoeject_id") is not None
-            and self.entry.runtime_data.ejector_by_id(changes["ottoeject_id"]) is None
-        ):
-            raise JobError(f"Ottoeject {changes['ottoeject_id']} not found", 404)
+        if "printer_id" in changes or "ottoeject_id" in changes:
+            printer_id = changes.get("printer_id", job.printer_id)
+            changes["ottoeject_id"] = self._ottoeject_for(printer_id, changes.get("ottoeject_id"))
+            if "printer_id" in changes:
+                changes["any_printer"] = printer_id is None
         for key, value in changes.items():
             setattr(job, key, value)
         await self.store.async_save()
@@ -228,7 +254,23 @@ class JobManager(PrintTracking):
         await self.store.async_save()
         self._changed()
 
-    async def async_start_job(self, job_id: int, context: Context | None = None) -> PrintJob:
+    def _printer_for(self, job: PrintJob, printer_id: int | None) -> PrinterCoordinator:
+        """The printer a job starts on: its own, the one dispatch chose, or the first free one that fits."""
+        chosen = job.printer_id if job.printer_id is not None else printer_id
+        if chosen is not None:
+            return self._printer(chosen)
+        for printer in sorted(self.entry.runtime_data.printers.values(), key=lambda p: p.printer_id):
+            try:
+                self._check_ready(printer)
+            except JobError:
+                continue
+            if self.fit is None or not isinstance(self.fit(job, printer), str):
+                return printer
+        raise JobError(f"No printer that can print job {job.id} is free now; it starts when one is.")
+
+    async def async_start_job(
+        self, job_id: int, context: Context | None = None, *, printer_id: int | None = None
+    ) -> PrintJob:
         """Send the job's file to its printer over FTPS and start it.
 
         Refused (409) unless the job is queued, the printer is online, idle and its bed clear. The
@@ -244,19 +286,23 @@ class JobManager(PrintTracking):
                 f"Print job {job_id}'s start was sent; its printer's reports will show it printing"
                 " (cancel it if it never does)."
             )
-        printer = self._printer(job.printer_id)
-        self._check_ready(printer)
         if job.print_item_id is None or (item := self.store.items.get(job.print_item_id)) is None:
             raise JobError(
                 f"Print job {job_id} has no file to print (it was created for a print started elsewhere)."
             )
+        printer = self._printer_for(job, printer_id)
+        self._check_ready(printer)
         # Checked and taken with no await in between: one start per printer at a time.
         if printer.printer_id in self._starting:
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
+        how = self.fit(job, printer) if self.fit is not None else Fit(None, False)
+        if isinstance(how, str):
+            raise JobError(f"Printer {printer.printer_id} cannot print job {job_id}: {how}.")
         reservation = self.reserve(printer, job) if self.reserve is not None else None
         self._starting.add(printer.printer_id)
         self._starting_jobs.add(job.id)
         job.stage = STARTING
+        job.printer_id = printer.printer_id  # a job for any printer is bound to this one from here
         if reservation is not None:  # stored with the stage: no other start takes these shelves
             job.ottoeject_id = reservation.ejector_id
             job.rack_id, job.store_shelf, job.grab_shelf = (
@@ -275,11 +321,18 @@ class JobManager(PrintTracking):
             job.stage = START_SENT  # stored before it is sent: after a restart, the reports decide
             await self.store.async_save()
             sent = True
-            await printer.async_start_print(item.filename, plate=job.plate)
+            await printer.async_start_print(
+                item.filename,
+                plate=job.plate,
+                use_ams=how.use_ams,
+                **({"ams_mapping": how.ams_mapping} if how.ams_mapping is not None else {}),
+            )
         except BaseException as err:
             if not (sent and _answer_lost(err)):
                 job.stage = WAITING  # nothing was started: the printer never had, or refused, it
                 job.rack_id = job.store_shelf = job.grab_shelf = None
+                if job.any_printer:
+                    job.printer_id = None
             await self.store.async_save()
             # Not the queue's listeners: a failed start must not start the same job again at once.
             self._changed(progress_only=True)
@@ -388,7 +441,7 @@ class JobManager(PrintTracking):
             raise JobError(f"Print job {job_id} is {job.status}: only a printing job can be completed.")
         self._refuse_while_ejecting(job, "it completes by itself")
         if job.stage == AWAITING_REMOVAL:
-            self.store.bed_clear[job.printer_id] = True
+            self.store.bed_clear[job.on_printer] = True
         return await self._finish(job, COMPLETED, context)
 
     async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
@@ -423,7 +476,7 @@ class JobManager(PrintTracking):
     async def _print_finished(self, job: PrintJob) -> None:
         """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""
         job.stage = AWAITING_REMOVAL
-        self.store.bed_clear[job.printer_id] = False  # whatever was seen before: its plate is there
+        self.store.bed_clear[job.on_printer] = False  # whatever was seen before: its plate is there
         job.progress_percent = 100
         job.estimated_remaining_time = 0
         await self.store.async_save()
@@ -436,7 +489,7 @@ class JobManager(PrintTracking):
             return
         job.stage = AWAITING_REMOVAL if job.status == PRINTING else STAGE_OF_STATUS[job.status]
         if aborted:
-            self.store.bed_clear[job.printer_id] = False  # where the plate is, a person says
+            self.store.bed_clear[job.on_printer] = False  # where the plate is, a person says
         await self.store.async_save()
         self._announce(job, None, STAGE_CHANGED)
 
@@ -467,7 +520,7 @@ class JobManager(PrintTracking):
         self._refuse_while_ejecting(job, "delete it")
         if job.status == PRINTING:
             # Marked before the printer is told to stop: its next reports must already find it.
-            self.store.dismissed[job.printer_id] = Dismissed(
+            self.store.dismissed[job.on_printer] = Dismissed(
                 SeenPrint.of_job(job, self.filename_of(job)), seen_running=job.seen_active
             )
             await self.store.async_save()

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
 # The printer fields whose change may make a printer ready (or not).
-_READY_FIELDS: Final = frozenset({"gcode_state", FIELD_ONLINE})
+_READY_FIELDS: Final = frozenset({"gcode_state", FIELD_ONLINE, "trays", "nozzle_diameter"})
 # A job whose start failed (nothing started: an upload refused, a file missing) is tried again after this.
 RETRY_AFTER_S: Final = 60.0
 
@@ -108,11 +108,14 @@ class Orchestrator:
         self._scheduled = False
         try:
             farm = self.entry.runtime_data
+            printers = {printer.printer_id: printer for printer in farm.printers.values()}
+            placement = self.ejection.placement
             decision = plan(
                 self.jobs.store.jobs.values(),
-                {printer.printer_id: self._readiness(printer) for printer in farm.printers.values()},
+                {printer_id: self._readiness(printer) for printer_id, printer in printers.items()},
                 enabled=bool(farm.settings[JOB_PROCESSING]),
-                pools=self.ejection.placement.pools(),
+                pools=placement.pools(),
+                fit=lambda job, printer_id: placement.fit_of(job, printers[printer_id]),
             )
             self.waiting = decision.waiting
             self.error = None
@@ -129,16 +132,18 @@ class Orchestrator:
             # Each start on its own: a long upload to one printer holds no other printer up. It
             # runs at once up to its first wait, so the next dispatch sees the printer taken.
             self.entry.async_create_background_task(
-                self.hass, self._async_start(job.id), f"print_farm start of job {job.id}"
+                self.hass,
+                self._async_start(job.id, decision.printers[job.id]),
+                f"print_farm start of job {job.id}",
             )
 
-    async def _async_start(self, job_id: int) -> None:
+    async def _async_start(self, job_id: int, printer_id: int) -> None:
         job = self.jobs.store.jobs.get(job_id)
         # Decided a moment ago: still wanted? (switched off, auto_start cleared, job gone)
         if job is None or not job.auto_start or not self.entry.runtime_data.settings[JOB_PROCESSING]:
             return
         try:
-            await self.jobs.async_start_job(job_id)
+            await self.jobs.async_start_job(job_id, printer_id=printer_id)
         except (JobError, HomeAssistantError) as err:
             LOGGER.warning("Job %s could not be started: %s", job_id, err)
             self._hold(job_id, f"its start failed: {err}")

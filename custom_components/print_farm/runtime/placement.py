@@ -1,7 +1,9 @@
-"""Which OttoEject and rack serve a printer, and the shelves a new job's plate may take.
+"""Where a job can go: the printers that can print it, and the shelves its plate will take.
 
-A printer is served when it names an OttoEject and its position there; the OttoEject's rack is
-the rack that names it. The shelf rule is `rules/workflow.py`'s (lowest free shelf, lowest empty
+A printer can print a job when `rules/fit.py` says so from the job's file (its model, nozzle and
+filaments, read at upload) and the printer's reports (model, nozzle, loaded trays).
+A printer is served by an OttoEject when it names one and its position there; the OttoEject's rack
+is the rack that names it. The shelf rule is `rules/workflow.py`'s (lowest free shelf, lowest empty
 plate), over the shelves no other job reserved.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from ..const import CONF_OTTOEJECT, CONF_POSITION
+from ..protocols.bambu.models import canonical_model
 from ..protocols.moonraker import EjectorState
 from ..rules.dispatch import ShelfPool
+from ..rules.fit import Fit, Loaded, PrinterFacts, file_facts, fit
 from ..rules.jobs import JobError, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.workflow import Reservation, choose_shelves
@@ -104,3 +108,16 @@ class Placement:
         if store is None or grab is None:
             return None
         return Reservation(ejector.ejector_id, rack.rack_id, store, grab)
+
+    def fit_of(self, job: PrintJob, printer: PrinterCoordinator) -> Fit | str:
+        """How the job starts on the printer (its AMS mapping), or why the printer cannot print it."""
+        item = self.store.items.get(job.print_item_id) if job.print_item_id is not None else None
+        if item is None:
+            return "it has no file to print"
+        fields = printer.client.fields
+        facts = PrinterFacts(
+            model=canonical_model(printer.model) or printer.model,
+            nozzle_mm=fields.get("nozzle_diameter"),
+            trays=tuple(Loaded(tray.code, tray.material, tray.color) for tray in fields.get("trays") or ()),
+        )
+        return fit(file_facts(item.info, job.plate, canonical_model), facts)

@@ -249,7 +249,7 @@ class PrintTracking:
             LOGGER.debug("Job %s: the print ends %s on %s", job.id, state, printer.name)
             if state == "FAILED":
                 job.failure = f"{fields['print_error'] or 0:08X}"
-                self.store.bed_clear[job.printer_id] = False  # what it printed is still on the bed
+                self.store.bed_clear[job.on_printer] = False  # what it printed is still on the bed
                 self.hass.async_create_task(self._finish(job, FAILED), eager_start=True)
             else:
                 self.hass.async_create_task(self._print_finished(job), eager_start=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import ipaddress
 from typing import Final
 
-from .state import model_from_code
+from .models import canonical_model as model_from_code
 
 DISCOVERY_PORT: Final = 2021
 _PRINTER_NT: Final = "urn:bambulab-com:device:3dprinter:1"

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .models import canonical_model, model_from_serial
+
 # gcode_state values the printers send; "OFFLINE" is ours, for a printer we cannot hear.
 GCODE_STATES: Final = ("IDLE", "SLICING", "PREPARE", "RUNNING", "PAUSE", "FINISH", "FAILED")
 STATUS_OFFLINE: Final = "OFFLINE"
@@ -59,25 +61,6 @@ STAGES: Final[dict[int, str]] = {
 STAGE_OPTIONS: Final = tuple(dict.fromkeys([*STAGES.values(), "unknown"]))
 
 # Serial-number prefixes, for printers whose version reply carries no product name.
-_MODEL_BY_SERIAL_PREFIX: Final = {
-    "00M": "X1C",
-    "00W": "X1",
-    "03W": "X1E",
-    "01S": "P1P",
-    "01P": "P1S",
-    "030": "A1 mini",
-    "039": "A1",
-    "094": "H2D",
-}
-_MODEL_BY_PROJECT: Final = {
-    "C11": "P1P",
-    "C12": "P1S",
-    "C13": "X1E",
-    "BL-P001": "X1C",
-    "BL-P002": "X1",
-    "N1": "A1 mini",
-    "N2S": "A1",
-}
 # Trays 254 and 255 in ams.tray_now mean the external spool holder (vt_tray).
 _EXTERNAL_TRAYS: Final = frozenset({"254", "255"})
 
@@ -90,6 +73,55 @@ class Filament:
     color: str | None
     name: str | None
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tray:
+    """A loaded filament the printer can print from, by the slot code ams_mapping uses.
+
+    AMS and AMS Lite: unit id x 4 + tray (0-15); AMS HT: the unit's id (128-135); the external
+    spool holder: 254.
+    """
+
+    code: int
+    material: str
+    color: str | None  # "#RRGGBB"
+
+
+def _trays(raw: Mapping[str, Any]) -> tuple[Tray, ...]:
+    """Every tray with filament in it, AMS units first, then the external spool."""
+    trays: list[Tray] = []
+    ams = raw.get("ams")
+    for unit in (ams.get("ams") if isinstance(ams, dict) else None) or ():
+        unit_id = _int(unit.get("id")) if isinstance(unit, dict) else None
+        if unit_id is None:
+            continue
+        for tray in unit.get("tray") or ():
+            slot = _int(tray.get("id")) if isinstance(tray, dict) else None
+            if slot is not None and (
+                loaded := _loaded(tray, unit_id if unit_id >= 128 else unit_id * 4 + slot)
+            ):
+                trays.append(loaded)
+    external = raw.get("vt_tray")
+    if isinstance(external, dict) and (loaded := _loaded(external, 254)):
+        trays.append(loaded)
+    return tuple(trays)
+
+
+def _loaded(tray: Mapping[str, Any], code: int) -> Tray | None:
+    material = _text(tray.get("tray_type"))
+    if not material:
+        return None
+    color = _text(tray.get("tray_color"))
+    return Tray(code, material.upper(), f"#{color[:6].upper()}" if color and len(color) >= 6 else None)
+
+
+def _nozzle(raw: Mapping[str, Any]) -> float | None:
+    try:
+        value = float(raw.get("nozzle_diameter"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value < 5 else None
 
 
 def _int(value: Any) -> int | None:
@@ -204,6 +236,8 @@ FIELDS: Final[dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Any
     "print_error": (("print_error",), lambda r: _int(r.get("print_error")) or 0),
     "hms": (("hms",), _hms),
     "wifi_signal": (("wifi_signal",), _wifi),
+    "trays": (("ams", "vt_tray"), _trays),
+    "nozzle_diameter": (("nozzle_diameter",), _nozzle),
 }
 
 # Raw key -> the public fields that read it.
@@ -271,14 +305,9 @@ class PrinterVersion:
     firmware: str | None
 
 
-def model_from_serial(serial: str) -> str | None:
-    """Guess the model from the serial number's prefix (Bambu's factory scheme)."""
-    return _MODEL_BY_SERIAL_PREFIX.get(serial[:3])
-
-
 def model_from_code(code: str | None) -> str | None:
     """Map a project or SSDP model code (C11, BL-P001, N2S...) to the model name."""
-    return _MODEL_BY_PROJECT.get(code or "")
+    return canonical_model(code)
 
 
 def parse_version(info: Mapping[str, Any], serial: str) -> PrinterVersion:
@@ -287,7 +316,7 @@ def parse_version(info: Mapping[str, Any], serial: str) -> PrinterVersion:
         if isinstance(module, dict) and module.get("name") == "ota":
             product = _text(module.get("product_name"))
             model = (
-                product.removeprefix("Bambu Lab ").replace("X1-Carbon", "X1C").replace("X1 Carbon", "X1C")
+                canonical_model(product) or product.removeprefix("Bambu Lab ")
                 if product
                 else model_from_code(_text(module.get("project_name")))
             )

@@ -1,0 +1,56 @@
+"""Every name a Bambu Lab printer model goes by, in one table.
+
+A model is named by its SSDP announcement (`DevModel`), its project id (`project_name` in
+get_version, `printer_model_id` in a sliced 3MF), its product name (`Bambu Lab X1 Carbon` in
+get_version and in the slicer's `printer_model`), and the first three characters of its serial
+number. `canonical_model` turns any of them into the short name this integration uses (X1C, P1S...).
+Codes marked "reported" come from public descriptions, not from a printer at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One printer model and its names."""
+
+    name: str  # the short name this integration shows
+    codes: tuple[str, ...]  # project ids and SSDP DevModel values
+    products: tuple[str, ...]  # product and slicer names
+    serial_prefixes: tuple[str, ...] = ()
+
+
+MODELS: Final = (
+    Model(
+        "X1C",
+        ("BL-P001", "3DPrinter-X1-Carbon"),
+        ("Bambu Lab X1 Carbon", "Bambu Lab X1-Carbon", "X1 Carbon"),
+        ("00M",),
+    ),
+    Model("X1", ("BL-P002", "3DPrinter-X1"), ("Bambu Lab X1",), ("00W",)),
+    Model("X1E", ("C13",), ("Bambu Lab X1E",), ("03W",)),
+    Model("P1P", ("C11",), ("Bambu Lab P1P",), ("01S",)),
+    Model("P1S", ("C12",), ("Bambu Lab P1S",), ("01P",)),
+    Model("A1", ("N2S",), ("Bambu Lab A1",), ("039",)),
+    Model("A1 mini", ("N1",), ("Bambu Lab A1 mini",), ("030",)),
+    Model("H2D", ("O1D",), ("Bambu Lab H2D",), ("094",)),  # code reported
+)
+_BY_NAME: Final = {
+    alias.casefold(): model.name for model in MODELS for alias in (model.name, *model.codes, *model.products)
+}
+_BY_SERIAL: Final = {prefix: model.name for model in MODELS for prefix in model.serial_prefixes}
+
+
+def canonical_model(name: str | None) -> str | None:
+    """The short model name for any name a model goes by; None when it is not a known Bambu model."""
+    if not name:
+        return None
+    return _BY_NAME.get(" ".join(name.split()).casefold())
+
+
+def model_from_serial(serial: str) -> str | None:
+    """Guess the model from the serial number's prefix (Bambu's factory scheme)."""
+    return _BY_SERIAL.get(serial[:3])
