@@ -351,3 +351,80 @@ async def test_the_forms_name_a_printers_ottoeject_and_a_racks(
     assert result["reason"] == "reconfigure_successful"
     assert "ottoeject" not in entry.subentries[RACK].data
     assert farm.ejection.placement.rack_of(farm.ejectors[EJECTOR]) is None
+
+
+async def test_a_failed_plate_is_held_for_a_person_by_default(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    await setup_ejection(hass, entry, empty_plates=[2, 3])
+    job = await start_one(hass, hass_client, entry)
+    await simulator.advance(sim_printer["serial"], 300)
+    await wait_until(hass, lambda: job.seen_active)
+    await simulator.fail(sim_printer["serial"])
+    await wait_until(hass, lambda: job.status == "FAILED")
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue("print_farm", "failed_plate_1") is not None
+    assert job.workflow is None
+    assert (await simulator.ottoeject(ejector["id"]))["scripts"] == []
+    client = await hass_client()
+    assert (await client.post("/api/print_farm/printers/1/bed-clear")).status == 200
+    await hass.async_block_till_done()
+    assert issues.async_get_issue("print_farm", "failed_plate_1") is None
+
+
+async def test_a_failed_plate_is_ejected_and_stored_when_the_farm_says_so(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
+    await farm.async_update_settings({"failed_plate": "eject"})
+    job = await start_one(hass, hass_client, entry)
+    await simulator.advance(sim_printer["serial"], 300)
+    await wait_until(hass, lambda: job.seen_active)
+    await simulator.fail(sim_printer["serial"])
+    await wait_until(hass, lambda: job.workflow is not None)
+    await simulator.advance(sim_printer["serial"], 300)  # the bed cools
+    await wait_until(hass, lambda: job.workflow["done"], timeout=20)
+    assert (job.status, job.stage) == ("FAILED", "failed")
+    shelf = farm.racks[RACK].shelves[0]
+    assert (shelf.plate_state, shelf.print_job_id) == ("with_print", job.id)
+    assert farm.jobs.bed_is_clear(farm.printer_by_id(1))
+    assert ir.async_get(hass).async_get_issue("print_farm", "failed_plate_1") is None
+
+
+async def test_an_ottoeject_that_goes_offline_mid_macro_pauses_its_workflow(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    slow_ejector: dict[str, Any],
+) -> None:
+    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
+    await setup_ejection(hass, entry, empty_plates=[2, 3])
+    job = await start_one(hass, hass_client, entry)
+    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
+    await until_running(simulator, slow_ejector["id"], "EJECT_FROM_P1")
+    await wait_until(hass, lambda: job.workflow["state"] == "sent")
+    await asyncio.sleep(1.5)  # past the acknowledgement wait: the websocket follows the macro
+    await simulator.stop_moonraker(slow_ejector["id"])
+    await wait_until(hass, lambda: job.workflow["state"] == "paused", timeout=20)
+    assert "offline" in job.workflow["fault"]
+    assert ir.async_get(hass).async_get_issue("print_farm", f"workflow_paused_{job.id}") is not None
+    # Moonraker comes back (its G-code store empty: it cannot vouch for the macro). The macro ended
+    # meanwhile; the person sees the plate off the printer and skips the step.
+    await simulator.advance_ottoeject(slow_ejector["id"], 20)
+    await simulator.start_moonraker(slow_ejector["id"])
+    client = await hass_client()
+    assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/skip")).status == 200
+    await drive(hass, simulator, slow_ejector["id"], lambda: job.status == "COMPLETED")
+    names = [script.split(" ;")[0] for script in await scripts(simulator, slow_ejector["id"])]
+    assert names == FULL_RUN

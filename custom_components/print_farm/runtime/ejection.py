@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 
 from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE
-from ..protocols.moonraker import MoonrakerError
-from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, FAILED, PRINTING, JobError, PrintJob
+from ..protocols.moonraker import EjectorState, MoonrakerError
+from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, JobError, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
 from ..rules.workflow import (
@@ -47,7 +46,13 @@ from .jobs import JobManager
 from .ottoeject import EjectorBusyError, EjectorCommandError, EjectorCoordinator, EjectorUnknownMacroError
 from .placement import Placement
 from .printer import PrinterCoordinator
-from .tracking import STAGE_CHANGED
+from .tracking import STAGE_CHANGED, STATUS_CHANGED
+from .workflow_issues import (
+    async_failed_plate_cleared,
+    async_failed_plate_held,
+    async_workflow_paused,
+    async_workflow_resumed,
+)
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
@@ -56,12 +61,8 @@ if TYPE_CHECKING:
 # tell, a person's retry sends it again (they looked).
 RETRY: Final = "retry"
 _IDLE: Final = frozenset({"Ready", "Idle"})
+_OFF: Final = frozenset({EjectorState.OFFLINE, EjectorState.ISSUE})
 _PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_ONLINE, "gcode_state"})
-
-
-def workflow_issue(job_id: int) -> str:
-    """The repair issue of a paused workflow."""
-    return f"workflow_paused_{job_id}"
 
 
 class _Stale(Exception):
@@ -80,6 +81,8 @@ class Ejection:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
         self._followed: dict[str, CALLBACK_TYPE] = {}
+        self._held_printers: set[int] = set()  # printers holding a failed plate for a person
+        self._unsub_jobs: CALLBACK_TYPE | None = None
 
     # --- following ---------------------------------------------------------------------------
 
@@ -138,15 +141,34 @@ class Ejection:
         if job.workflow is not None:
             return
         finished = what == STAGE_CHANGED and job.status == PRINTING and job.stage == AWAITING_REMOVAL
+        # A print that failed on the printer (not one replaced while nobody watched) left its plate.
         failed = (
-            job.status == FAILED
+            what == STATUS_CHANGED
+            and job.status == FAILED
             and job.seen_active
-            and self.entry.runtime_data.settings[FAILED_PLATE] == EJECT
+            and job.failure != ENDED_UNSEEN
         )
-        if finished or failed:
+        if failed and self.entry.runtime_data.settings[FAILED_PLATE] != EJECT:
+            self._hold_for_a_person(job)
+        elif finished or failed:
             self.entry.async_create_background_task(
                 self.hass, self._async_begin(job), f"{DOMAIN} workflow of job {job.id}"
             )
+
+    @callback
+    def _hold_for_a_person(self, job: PrintJob) -> None:
+        """The setting says a failed print's plate waits for a person: tell them, until the bed is clear."""
+        printer = self.entry.runtime_data.printer_by_id(job.printer_id)
+        name = printer.name if printer else str(job.printer_id)
+        async_failed_plate_held(self.hass, job.on_printer, name, job.id)
+        self._held_printers.add(job.on_printer)
+
+    @callback
+    def _bed_cleared(self) -> None:
+        """A job or bed changed: a held printer whose bed is clear again needs no one any more."""
+        for printer_id in [held for held in self._held_printers if self.jobs.store.bed_clear.get(held)]:
+            self._held_printers.discard(printer_id)
+            async_failed_plate_cleared(self.hass, printer_id)
 
     async def _async_begin(self, job: PrintJob) -> None:
         farm = self.entry.runtime_data
@@ -186,6 +208,8 @@ class Ejection:
     def async_resume(self) -> None:
         """Run every stored workflow that has no task yet (at setup, after the devices are there)."""
         farm = self.entry.runtime_data
+        if self._unsub_jobs is None:
+            self._unsub_jobs = self.jobs.async_add_listener(self._bed_cleared)
         for ejector in farm.ejectors.values():
             if ejector.subentry.subentry_id not in self._followed:
                 self._followed[ejector.subentry.subentry_id] = self.follow_ejector(ejector)
@@ -212,6 +236,9 @@ class Ejection:
         for unsub in self._followed.values():
             unsub()
         self._followed.clear()
+        if self._unsub_jobs is not None:
+            self._unsub_jobs()
+            self._unsub_jobs = None
         for task in self._tasks.values():
             task.cancel()
         self._tasks.clear()
@@ -387,6 +414,10 @@ class Ejection:
                     job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", READY
                 )
                 return
+            if ejector.data is not None and ejector.state in _OFF and not watcher.connected:
+                # Moonraker is gone: whether the macro ends (or ended) can only be asked later.
+                await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", RETRY)
+                return
             idle = watcher.idle_state
             if idle == "Printing":
                 seen_running = True
@@ -480,22 +511,8 @@ class Ejection:
         wf.state, wf.fault, wf.resume = PAUSED, fault, resume
         await self._save(job, wf)
         printer = self.entry.runtime_data.printer_by_id(job.printer_id)
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            workflow_issue(job.id),
-            is_fixable=True,
-            is_persistent=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="workflow_paused",
-            translation_placeholders={
-                "job": str(job.id),
-                "printer": printer.name if printer else str(job.printer_id),
-                "step": wf.step,
-                "fault": fault,
-            },
-            data={"entry_id": self.entry.entry_id, "job_id": job.id},
-        )
+        name = printer.name if printer else str(job.printer_id)
+        async_workflow_paused(self.hass, self.entry.entry_id, job.id, name, wf.step, fault)
 
     # --- a person's decisions -----------------------------------------------------------------------
 
@@ -515,7 +532,7 @@ class Ejection:
         job, wf = self._paused(job_id)
         wf.state, wf.fault = wf.resume, None
         await self._save(job, wf)
-        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        async_workflow_resumed(self.hass, job_id)
         self._spawn(job_id)
         return job
 
@@ -529,7 +546,7 @@ class Ejection:
         printer = self.entry.runtime_data.printer_by_id(job.printer_id)
         if printer is not None:
             await self._apply(job, wf, printer)
-        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        async_workflow_resumed(self.hass, job_id)
         await self._advance(job, wf)
         self._spawn(job_id)
         return job
@@ -548,7 +565,7 @@ class Ejection:
         self._release(job, wf)
         job.workflow = wf.as_dict()
         job.rack_id = job.store_shelf = job.grab_shelf = None  # the shelves are people's again
-        ir.async_delete_issue(self.hass, DOMAIN, workflow_issue(job_id))
+        async_workflow_resumed(self.hass, job_id)
         await self.jobs.async_workflow_done(job, None, aborted=True)
         return job
 
