@@ -68,7 +68,10 @@ class SimulatorControl:
         return result
 
     async def add_printer(self, model: str = "P1S", **options: Any) -> dict[str, Any]:
-        """Create a printer (options: serial, name, access_code, host, mqtt_port, ftps_port, report_style)."""
+        """Create a printer.
+
+        Options: serial, name, access_code, host, mqtt_port, ftps_port, report_style, signed_commands.
+        """
         result: dict[str, Any] = await self._call("POST", "/printers", {"model": model, **options})
         return result
 

@@ -3,7 +3,10 @@
 Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 409):
     GET    /printers                          every printer's info
     POST   /printers                          {model, serial?, name?, access_code?, host?, mqtt_port?,
-                                              ftps_port?, report_style?} -> 201 info
+                                              ftps_port?, report_style?, signed_commands?}
+                                              -> 201 info (signed_commands: the printer's
+                                              authorization control is on: it refuses unsigned
+                                              project_file, gcode_file and gcode_line)
     GET    /printers/{serial}                 info + state + files + commands + gcode_lines
     DELETE /printers/{serial}                 -> 204
     PUT    /printers/{serial}/files/{name}    raw body -> 201 {name, size}
@@ -94,6 +97,7 @@ class SimulatedPrinter:
         report_style: str,
         manual_clock: bool,
         persistent: bool,
+        signed_commands: bool = False,
     ) -> None:
         """Prepare a printer whose files live in directory; start() brings it online."""
         self.serial, self.name, self.spec, self.host = serial, name, spec, host
@@ -116,6 +120,7 @@ class SimulatedPrinter:
             storage_dir=self.storage_dir,
             report_style=report_style,
             manual_clock=manual_clock,
+            signed_commands=signed_commands,
         )
         self.online = False
 
@@ -225,6 +230,7 @@ class Farm:
         ftps_port: int | None = None,
         report_style: str | None = None,
         persistent: bool = False,
+        signed_commands: bool = False,
     ) -> SimulatedPrinter:
         """Create and start a printer; raise ValueError for a bad argument."""
         try:
@@ -250,6 +256,7 @@ class Farm:
             report_style=report_style or spec.report_style,
             manual_clock=self.manual_clock,
             persistent=persistent,
+            signed_commands=bool(signed_commands),
         )
         self.printers[serial] = printer
         try:
@@ -493,7 +500,17 @@ def make_app(farm: Farm) -> web.Application:
     @routes.post("/printers")
     async def create_printer(request: web.Request) -> web.Response:
         body = await _body(request)
-        allowed = {"model", "serial", "name", "access_code", "host", "mqtt_port", "ftps_port", "report_style"}
+        allowed = {
+            "model",
+            "serial",
+            "name",
+            "access_code",
+            "host",
+            "mqtt_port",
+            "ftps_port",
+            "report_style",
+            "signed_commands",
+        }
         if "model" not in body or set(body) - allowed:
             raise _error(web.HTTPBadRequest, f"expected 'model' and optionally {sorted(allowed - {'model'})}")
         if any(not isinstance(body.get(key, 1), int) for key in ("mqtt_port", "ftps_port")):

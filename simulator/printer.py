@@ -33,6 +33,11 @@ DEFAULT_FAILURE: Final = 0x0300_4002  # an arbitrary firmware error code for inj
 DEFAULT_DURATION: Final = 30 * 60.0
 DEFAULT_LAYERS: Final = 50
 HISTORY: Final = 1000  # commands and G-code lines kept for the control API
+FUN_BITS: Final = 0x11A30F9CFB & ~0x20000000
+AUTHORIZATION_BIT: Final = 0x20000000
+UNSIGNED_REFUSED: Final = (
+    "this command must be signed: authorization control is on (enable LAN-only mode with Developer Mode)"
+)
 # The stage a printer stays in when a print's ams_mapping names no loaded tray ("changing filament").
 AMS_WAIT_STAGE: Final = 4
 REPORT_INTERVAL: Final = 10.0  # simulated seconds between reports while the manual clock advances
@@ -295,6 +300,7 @@ class PrinterFirmware:
         storage_dir: Path,
         report_style: str,
         manual_clock: bool,
+        signed_commands: bool = False,
     ) -> None:
         """Create an idle printer; call connect() to put it on its broker."""
         self.serial = serial
@@ -302,11 +308,15 @@ class PrinterFirmware:
         self.storage_dir = storage_dir
         self.report_style = report_style
         self.manual_clock = manual_clock
+        self.signed_commands = signed_commands  # authorization control: unsigned commands refused
         self.latency = 0.0  # real seconds added before every command is handled
         self.commands: list[dict[str, Any]] = []
         self.gcode_lines: list[str] = []
         self.now = time.time()  # the printer's simulated unix time
         self._state = initial_state(spec)
+        # The `fun` capability bits, as an X1C reports them; 0x20000000: authorization control is on.
+        fun = FUN_BITS | AUTHORIZATION_BIT if signed_commands else FUN_BITS
+        self._state["fun"] = format(fun, "X")
         self._reported: dict[str, Any] | None = None  # what clients last heard (delta style)
         self._job: PrintJob | None = None
         self._sequence = 0
@@ -447,7 +457,9 @@ class PrinterFirmware:
     def _handle_print(self, body: dict[str, Any]) -> None:
         command = body.get("command")
         reason: str | None = None
-        if command == "pause":
+        if self.signed_commands and command in ("project_file", "gcode_file", "gcode_line"):
+            reason = UNSIGNED_REFUSED
+        elif command == "pause":
             reason = self.pause()
         elif command == "resume":
             reason = self.resume()

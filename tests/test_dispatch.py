@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
+from custom_components.print_farm.protocols.bambu.state import PrinterState
 from custom_components.print_farm.rules.dispatch import (
     BED_NOT_CLEAR,
     BUSY,
     MANUAL,
     OFFLINE,
     PROCESSING_OFF,
+    SIGNING,
     PrinterReadiness,
     plan,
 )
 from custom_components.print_farm.rules.jobs import PrintJob
 from simulator.control import SimulatorControl
 
-from .helpers import queue_job, upload_item, wait_until
+from .conftest import SHARED_FIXTURES
+from .helpers import queue_job, setup_farm, upload_item, wait_until
 
 API = "/api/print_farm/print-jobs"
 GCODE = (
@@ -259,3 +264,45 @@ async def test_a_failed_start_is_not_retried_in_a_loop(
     await hass.async_add_executor_job(path.write_bytes, GCODE)
     assert (await client.post("/api/print_farm/orchestration/restart")).status == 200
     await wait_until(hass, lambda: jobs.store.jobs[job_id].status == "PRINTING")
+
+
+async def test_a_printer_that_wants_signed_commands_gets_none(
+    hass: HomeAssistant, hass_client: Any, simulator: SimulatorControl
+) -> None:
+    """Bambu's authorization control: detected from `fun`, told as a repair and a wait reason, nothing sent."""
+    printer = await simulator.add_printer(model="X1C", signed_commands=True)
+    try:
+        entry = await setup_farm(hass, printer)
+        client = await hass_client()
+        farm = entry.runtime_data
+        await wait_until(hass, lambda: farm.printer_by_id(1).requires_signing)
+        issue = ir.async_get(hass).async_get_issue(
+            "print_farm", f"signed_commands_{next(iter(entry.subentries))}"
+        )
+        assert issue is not None
+        job_id = await queue(client, "part.gcode", auto_start=True)
+        await hass.async_block_till_done()
+        body = await (await client.get(f"{API}/{job_id}")).json()
+        assert (body["status"], body["wait_reason"]) == ("QUEUED", SIGNING)
+        response = await client.post(f"{API}/{job_id}/start")
+        assert response.status == 409
+        assert "signed" in (await response.json())["message"]
+        response = await client.post("/api/print_farm/printers/1/send-gcode", json={"gcode": "G28"})
+        assert response.status == 502
+        details = await simulator.printer(printer["serial"])
+        sent = [command["request"].get("print", {}).get("command") for command in details["commands"]]
+        assert not {"project_file", "gcode_file", "gcode_line"} & set(sent)
+        assert details["files"] == []  # not even uploaded
+    finally:
+        await simulator.remove_printer(printer["serial"])
+
+
+def test_the_authorization_bit_of_real_reports() -> None:
+    """MOCK-X1CMULTIAMS has the bit set (fun 11A30F9CFB); P1P.json's older firmware has no `fun`."""
+    fixtures = SHARED_FIXTURES / "bambu"
+    signed = PrinterState()
+    signed.merge(json.loads((fixtures / "MOCK-X1CMULTIAMS.json").read_text())["pushall"]["print"])
+    assert signed.fields["signing_required"] is True
+    cleared = PrinterState()
+    cleared.merge({"fun": format(0x11A30F9CFB & ~0x20000000, "X")})
+    assert cleared.fields["signing_required"] is False

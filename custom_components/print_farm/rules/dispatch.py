@@ -31,6 +31,7 @@ NO_RACK = "its printer's OttoEject has no rack"
 RACK_FULL = "the rack is full: no free shelf for the finished plate"
 NO_EMPTY_PLATE = "the rack has no empty plate to load after the print"
 ANY_BUSY = "every printer that can print it is busy"
+SIGNING = "the printer only takes signed commands: turn on LAN-only mode with Developer Mode on it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class PrinterReadiness:
     bed_clear: bool
     plate_of: int | None = None  # the job whose finished print waits on the bed to be taken off
     ejector: int | None = None  # the OttoEject that takes its plates off, if it has one
+    needs_signing: bool = False  # its authorization control refuses our (unsigned) commands
 
 
 @dataclass(slots=True)
@@ -89,6 +91,8 @@ def _blocked(printer: PrinterReadiness) -> str | None:
     """Why a printer cannot take a job now, or None when it can."""
     if not printer.online:
         return OFFLINE
+    if printer.needs_signing:
+        return SIGNING
     if printer.plate_of is not None:
         return f"job {printer.plate_of}'s plate waits to be taken off the printer"
     if printer.busy:

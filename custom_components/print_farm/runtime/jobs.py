@@ -352,6 +352,11 @@ class JobManager(PrintTracking):
         """Refuse (409, 503 offline) a start on a printer that is not free, or whose bed holds a plate."""
         if not printer.client.online:
             raise JobError(f"Printer {printer.printer_id} is offline.", 503)
+        if printer.requires_signing:
+            raise JobError(
+                f"Printer {printer.printer_id} only takes signed commands: turn on LAN-only mode with "
+                "Developer Mode on it."
+            )
         if unconfirmed := self._unconfirmed_start(printer.printer_id):
             raise JobError(
                 f"Printer {printer.printer_id} was sent the start of job {unconfirmed} and has not"

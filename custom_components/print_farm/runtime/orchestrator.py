@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
 # The printer fields whose change may make a printer ready (or not).
-_READY_FIELDS: Final = frozenset({"gcode_state", FIELD_ONLINE, "trays", "nozzle_diameter"})
+_READY_FIELDS: Final = frozenset(
+    {"gcode_state", FIELD_ONLINE, "trays", "nozzle_diameter", "signing_required"}
+)
 # A job whose start failed (nothing started: an upload refused, a file missing) is tried again after this.
 RETRY_AFTER_S: Final = 60.0
 
@@ -102,6 +104,7 @@ class Orchestrator:
             bed_clear=self.jobs.bed_is_clear(printer),
             plate_of=active.id if active is not None and plate else None,
             ejector=ejector.ejector_id if ejector is not None else None,
+            needs_signing=printer.requires_signing,
         )
 
     async def _async_dispatch(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
 type FieldListener = Callable[[], None]
+FIELD_SIGNING: Final = "signing_required"
 
 
 class PrinterUnavailableError(HomeAssistantError):
@@ -210,6 +211,8 @@ class PrinterCoordinator:
     def _on_change(self, changed: frozenset[str]) -> None:
         if FIELD_CONNECTION in changed:
             self._update_issues()
+        if FIELD_SIGNING in changed:
+            self._update_signing_issue()
         if FIELD_VERSION in changed:
             self._update_device()
         by_field = self._by_field
@@ -263,6 +266,36 @@ class PrinterCoordinator:
             ir.async_delete_issue(self.hass, DOMAIN, auth_issue)
             ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
 
+    @property
+    def requires_signing(self) -> bool:
+        """Whether the printer refuses unsigned print commands (its authorization control is on)."""
+        return bool(self.client.fields.get(FIELD_SIGNING))
+
+    @callback
+    def _update_signing_issue(self) -> None:
+        """Tell the user once a printer asks for signed commands; they are never sent to it unsigned."""
+        issue = f"signed_commands_{self.subentry.subentry_id}"
+        if self.requires_signing:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="signed_commands_required",
+                translation_placeholders={"name": self.name},
+            )
+        else:
+            ir.async_delete_issue(self.hass, DOMAIN, issue)
+
+    def _refuse_unsigned(self) -> None:
+        if self.requires_signing:
+            raise PrinterCommandError(
+                translation_domain=DOMAIN,
+                translation_key="signed_commands_required",
+                translation_placeholders={"name": self.name},
+            )
+
     @callback
     def _update_device(self) -> None:
         device_registry = dr.async_get(self.hass)
@@ -294,12 +327,14 @@ class PrinterCoordinator:
 
     @printer_errors
     async def async_send_gcode(self, gcode: str) -> None:
-        """Run G-code lines on the printer."""
+        """Run G-code lines on the printer (never unsigned to one that refuses it)."""
+        self._refuse_unsigned()
         await self.client.send_gcode(gcode)
 
     @printer_errors
     async def async_start_print(self, filename: str, **options: Any) -> None:
-        """Start a file that is on the printer's storage."""
+        """Start a file that is on the printer's storage (never unsigned to one that refuses it)."""
+        self._refuse_unsigned()
         await self.client.start_print(filename, **options)
 
     @printer_errors

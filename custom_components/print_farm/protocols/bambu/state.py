@@ -124,6 +124,19 @@ def _nozzle(raw: Mapping[str, Any]) -> float | None:
     return value if 0 < value < 5 else None
 
 
+# `fun` is a hex string of capability bits; this one says the printer's authorization control is
+# on: it refuses project_file, gcode_file and gcode_line unless they are signed.
+AUTHORIZATION_BIT: Final = 0x20000000
+
+
+def _signing(raw: Mapping[str, Any]) -> bool | None:
+    text = raw.get("fun")
+    try:
+        return bool(int(str(text), 16) & AUTHORIZATION_BIT) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
 def _int(value: Any) -> int | None:
     """Return an int from a number or a numeric string; None otherwise."""
     try:
@@ -238,6 +251,7 @@ FIELDS: Final[dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Any
     "wifi_signal": (("wifi_signal",), _wifi),
     "trays": (("ams", "vt_tray"), _trays),
     "nozzle_diameter": (("nozzle_diameter",), _nozzle),
+    "signing_required": (("fun",), _signing),
 }
 
 # Raw key -> the public fields that read it.
