@@ -45,6 +45,7 @@ CONFIG = DEV / "config"
 SIM_STATE = DEV / "sim"
 TOKEN_FILE = DEV / "token"
 MARKER = DEV / "bootstrapped"
+DEMO_QUEUED = DEV / "demo-queued"
 DEMO_FILE = DEV / "demo.gcode"
 SIM_LOG = DEV / "simulator.log"
 HASS_CONSOLE = DEV / "hass-console.log"
@@ -58,8 +59,12 @@ TOKEN_NAME = "scripts/develop"
 DISCOVERY_PORT = 2021
 RESTART_EXIT_CODE = 100  # Home Assistant's "restart me"
 
+SHELVES = 12  # the rack: an empty plate on shelves 1-9, shelves 10-12 free for finished plates
+EMPTY_PLATES = range(1, 10)
+DEMO_JOBS = 6
 SIMULATOR_ARGS = [
-    "--printers", "2", "--models", "P1S,X1C", "--ottoejects", "1", "--clock", "realtime", "--time-scale", "60",
+    "--printers", "3", "--models", "P1S,X1C,A1", "--ottoejects", "1", "--ottoeject-slots", str(SHELVES),
+    "--clock", "realtime", "--time-scale", "60",
 ]  # fmt: skip
 
 CONFIGURATION_YAML = f"""\
@@ -497,9 +502,60 @@ async def ensure_ottoejects_and_rack(
         }
         await request(session, "POST", "/api/print_farm/ottoeject", token, expect=(201,), json=body)
     if not await request(session, "GET", "/api/print_farm/ottoracks", token):
-        say("creating rack A (6 shelves)")
-        body = {"name": "A", "number_of_shelves": 6, "shelf_spacing_mm": 80, "bed_size": "256x256"}
-        await request(session, "POST", "/api/print_farm/ottoracks", token, expect=(201,), json=body)
+        say(f"creating rack A ({SHELVES} shelves, empty plates on {len(EMPTY_PLATES)} of them)")
+        body = {"name": "A", "number_of_shelves": SHELVES, "shelf_spacing_mm": 80, "bed_size": "256x256"}
+        rack = await request(session, "POST", "/api/print_farm/ottoracks", token, expect=(201,), json=body)
+        for shelf in EMPTY_PLATES:
+            await request(
+                session,
+                "PUT",
+                f"/api/print_farm/ottoracks/{rack['id']}/shelves/{shelf}",
+                token,
+                json={"has_plate": True, "plate_state": "empty"},
+            )
+
+
+async def ensure_lights_out(
+    session: aiohttp.ClientSession, token: str, simulated: list[dict[str, Any]]
+) -> None:
+    """The OttoEject serves every printer (P1, P2, ... in the simulator's order) and stores on rack A."""
+    ejectors = await request(session, "GET", "/api/print_farm/ottoeject", token)
+    racks = await request(session, "GET", "/api/print_farm/ottoracks", token)
+    if not ejectors or not racks:
+        return
+    ejector_id = ejectors[0]["id"]
+    positions = {printer["serial"]: f"P{index + 1}" for index, printer in enumerate(simulated)}
+    for printer in await farm_printers(session, token):
+        position = positions.get(printer["serial_number"])
+        if position is None or (printer.get("ottoeject_id"), printer.get("ottoeject_position")) == (
+            ejector_id,
+            position,
+        ):
+            continue
+        say(f"{printer['name']}: its plates go to OttoEject {ejector_id}, where it is {position}")
+        body = {"ottoeject_id": ejector_id, "ottoeject_position": position}
+        await request(session, "PUT", f"/api/print_farm/printers/{printer['id']}", token, json=body)
+    if racks[0].get("ottoeject_id") != ejector_id:
+        await request(
+            session,
+            "PUT",
+            f"/api/print_farm/ottoracks/{racks[0]['id']}",
+            token,
+            json={"ottoeject_id": ejector_id},
+        )
+
+
+async def queue_demo_jobs(session: aiohttp.ClientSession, token: str) -> None:
+    """Queue the demo print a few times for any printer, to start by themselves (first run only)."""
+    if await request(session, "GET", "/api/print_farm/print-jobs", token):
+        return
+    say(f"queueing {DEMO_JOBS} demo jobs for any printer: watch them print, eject, store and load")
+    form = aiohttp.FormData()
+    form.add_field("file", DEMO_FILE.read_bytes(), filename="demo.gcode")
+    item = await request(session, "POST", "/api/print_farm/print-jobs/upload", token, data=form)
+    for _ in range(DEMO_JOBS):
+        body = {"print_item_id": item["print_item_id"], "printer_id": None, "auto_start": True}
+        await request(session, "POST", "/api/print_farm/print-jobs", token, expect=(201,), json=body)
 
 
 async def ensure_books(session: aiohttp.ClientSession, token: str) -> None:
@@ -620,7 +676,13 @@ async def bootstrap(
         )
         if farm_loaded:
             await ensure_ottoejects_and_rack(session, token, ejectors)
+            await ensure_lights_out(session, token, simulated)
             await ensure_books(session, token)
+            if not DEMO_QUEUED.exists():
+                await queue_demo_jobs(session, token)
+                DEMO_QUEUED.write_text(
+                    "the demo jobs were queued once; delete this file to queue them again\n"
+                )
         return await wait_for_printers(session, token)
 
 
@@ -656,9 +718,9 @@ def print_summary(printers: list[dict[str, Any]], simulated: list[dict[str, Any]
         f"Simulator API    {control}/printers, {control}/ottoejects  (see simulator/farm.py)",
         f"OttoEjects       {HA_URL}/api/print_farm/ottoeject   Racks {HA_URL}/api/print_farm/ottoracks",
     ]
+    auth = f'-H "Authorization: Bearer $(cat {token})"'
     if printers:
         first = printers[0]["id"]
-        auth = f'-H "Authorization: Bearer $(cat {token})"'
         lines += [
             "",
             f"Upload the demo G-code ({shown(DEMO_FILE)}, 20 simulated minutes) to printer {first} and start it:",
@@ -666,7 +728,15 @@ def print_summary(printers: list[dict[str, Any]], simulated: list[dict[str, Any]
             f"  curl {auth} -H 'Content-Type: application/json' -d '{{\"filename\":\"demo.gcode\"}}' "
             f"{HA_URL}/api/print_farm/printers/{first}/start-print",
         ]
-    lines += ["", "Ctrl-C stops Home Assistant and the simulator.", "=" * 100]
+    lines += [
+        "",
+        "The lights-out loop: the demo jobs (any printer) print, cool, are ejected, stored on rack A, and a",
+        "fresh plate is loaded, by themselves. Watch it on the Print Farm device (Next job, Active workflows,",
+        "Jobs completed today), the rack's shelves, the logbook (print_farm_workflow_* events), or:",
+        f"  curl {auth} {HA_URL}/api/print_farm/orchestration/active-jobs",
+        "Ctrl-C stops Home Assistant and the simulator.",
+        "=" * 100,
+    ]
     print("\n".join(lines), flush=True)
 
 

@@ -373,7 +373,9 @@ class Farm:
         if not ottoeject.persistent:
             shutil.rmtree(ottoeject.directory, ignore_errors=True)
 
-    async def add_command_line_ottoejects(self, count: int, printers: list[str]) -> None:
+    async def add_command_line_ottoejects(
+        self, count: int, printers: list[str], slots: int = DEFAULT_SLOTS
+    ) -> None:
         """Start count OttoEjects on 127.0.2.1, .2, ... (port 7125 when free) serving printers.
 
         Names and API keys are kept in the state dir (Moonraker's database keeps the key too).
@@ -395,6 +397,7 @@ class Farm:
                     "host": host,
                     "port": 7125 if port_is_free(host, 7125) else None,
                     "printers": printers,
+                    "slots": slots,
                 }
             )
         started = await asyncio.gather(*(self.add_ottoeject(**ottoeject) for ottoeject in wanted))
@@ -736,6 +739,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="OttoEjects to start (Moonraker + Klipper stand-in), on 127.0.2.x port 7125 when free",
     )
+    parser.add_argument(
+        "--ottoeject-slots",
+        type=int,
+        default=DEFAULT_SLOTS,
+        help=f"storage slots of each OttoEject (STORE_TO_SLOT_1..n; default {DEFAULT_SLOTS})",
+    )
     args = parser.parse_args(argv)
     if args.printers is not None and not 0 <= args.printers <= 250:
         parser.error("--printers must be between 0 and 250 (one 127.0.0.x address each)")
@@ -743,6 +752,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--control-host must be a 127.x.x.x address")
     if not 0 <= args.ottoejects <= 250:
         parser.error("--ottoejects must be between 0 and 250 (one 127.0.2.x address each)")
+    if not 1 <= args.ottoeject_slots <= 100:
+        parser.error("--ottoeject-slots must be between 1 and 100")
     return args
 
 
@@ -769,7 +780,7 @@ async def run(args: argparse.Namespace) -> None:
             # EJECT_FROM_P1, P2, ...: one per command-line printer (P1 and P2 when there are none).
             count = len(farm.printers)
             names = [f"P{index + 1}" for index in range(count)] if count else list(DEFAULT_PRINTERS)
-            await farm.add_command_line_ottoejects(args.ottoejects, names)
+            await farm.add_command_line_ottoejects(args.ottoejects, names, args.ottoeject_slots)
         await runner.setup()
         site = web.TCPSite(runner, args.control_host, args.control_port)
         await site.start()

@@ -239,6 +239,16 @@ async def test_klipper_stopping_mid_macro_pauses_and_retry_sends_it_anew(
     assert job.stage == "ejecting"
     assert "shutdown" in job.workflow["fault"].lower()
     assert ir.async_get(hass).async_get_issue("print_farm", f"workflow_paused_{job.id}") is not None
+    # A stuck workflow is an orchestration problem: the health route and binary sensor say which.
+    await hass.async_block_till_done()
+    problem = hass.states.get("binary_sensor.print_farm_orchestration")
+    assert problem.state == "on"
+    assert problem.attributes["issues"][0].startswith(
+        f"The ejection workflow of print job {job.id} is paused at eject"
+    )
+    health = await client.get("/api/print_farm/orchestration/health")
+    assert health.status == 503
+    assert (await health.json())["data"]["issues"] == problem.attributes["issues"]
     await simulator.set_klippy(slow_ejector["id"], "ready")
     response = await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")
     assert response.status == 200, await response.text()
@@ -248,6 +258,7 @@ async def test_klipper_stopping_mid_macro_pauses_and_retry_sends_it_anew(
     assert sent[1].endswith(f"pf-step={job.id}-eject-1")
     assert sent[2].endswith(f"pf-step={job.id}-eject-2")
     assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 409
+    assert hass.states.get("binary_sensor.print_farm_orchestration").state == "off"
 
 
 async def test_abort_leaves_the_plate_to_a_person(
@@ -428,3 +439,60 @@ async def test_an_ottoeject_that_goes_offline_mid_macro_pauses_its_workflow(
     await drive(hass, simulator, slow_ejector["id"], lambda: job.status == "COMPLETED")
     names = [script.split(" ;")[0] for script in await scripts(simulator, slow_ejector["id"])]
     assert names == FULL_RUN
+
+
+async def test_rest_names_a_printers_ottoeject_and_a_racks(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    farm = await setup_ejection(hass, entry, empty_plates=[])
+    client = await hass_client()
+    body = await (await client.get("/api/print_farm/printers/1")).json()
+    assert (body["ottoeject_id"], body["ottoeject_position"]) == (1, "P1")
+    assert (await client.put("/api/print_farm/printers/1", json={"ottoeject_id": 9})).status == 400
+    assert (await client.put("/api/print_farm/printers/1", json={"ottoeject_position": "P 2"})).status == 400
+    response = await client.put("/api/print_farm/printers/1", json={"ottoeject_id": None})
+    assert response.status == 200
+    assert ((body := await response.json())["ottoeject_id"], body["ottoeject_position"]) == (None, None)
+    assert "ottoeject_position" not in entry.subentries["printer-1"].data
+    response = await client.put("/api/print_farm/printers/1", json={"ottoeject_id": 1})
+    assert response.status == 400  # a position is needed
+    response = await client.put(
+        "/api/print_farm/printers/1", json={"ottoeject_id": 1, "ottoeject_position": "p2", "settle_s": 3}
+    )
+    assert ((body := await response.json())["ottoeject_id"], body["ottoeject_position"]) == (1, "P2")
+    assert entry.subentries["printer-1"].data["settle_s"] == 3.0
+    assert entry.subentries["printer-1"].data["fingerprint"] == sim_printer["fingerprint"]
+
+    rack = await (await client.get("/api/print_farm/ottoracks/1")).json()
+    assert rack["ottoeject_id"] == 1
+    response = await client.put("/api/print_farm/ottoracks/1", json={"ottoeject_id": None})
+    assert (response.status, (await response.json())["ottoeject_id"]) == (200, None)
+    assert farm.ejection.placement.rack_of(farm.ejectors[EJECTOR]) is None
+    created = await client.post(
+        "/api/print_farm/ottoracks",
+        json={
+            "name": "B",
+            "number_of_shelves": 2,
+            "shelf_spacing_mm": 80,
+            "bed_size": "256x256",
+            "ottoeject_id": 1,
+        },
+    )
+    assert (created.status, (await created.json())["ottoeject_id"]) == (201, 1)
+    bad = await client.post(
+        "/api/print_farm/ottoracks",
+        json={
+            "name": "C",
+            "number_of_shelves": 2,
+            "shelf_spacing_mm": 80,
+            "bed_size": "256x256",
+            "ottoeject_id": 5,
+        },
+    )
+    assert bad.status == 400
+    assert len(farm.racks) == 2  # nothing added for the refused one

@@ -164,3 +164,68 @@ async def test_health_restart_and_who_may_call_them(
     body = await health.json()
     assert (body["success"], body["data"]["status"]) == (False, "unhealthy")
     assert body["data"]["issues"] == ["The Print Farm integration is not set up"]
+
+
+async def test_a_person_reorders_the_queue_within_a_priority(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    farm: Any,
+) -> None:
+    jobs = farm.runtime_data.jobs
+    await client.put("/api/print_farm/v1/settings", json={"job_processing_enabled": False})
+    first, second, third = [await queue(client, f"{name}.gcode", auto_start=True) for name in ("a", "b", "c")]
+    urgent = await queue(client, "urgent.gcode", auto_start=True, priority=1)
+    relaxed = await queue(client, "relaxed.gcode", auto_start=True, priority=9)
+    for job_id in (first, second, third):
+        await client.put(f"{API}/{job_id}", json={"priority": 5})
+    response = await client.post(f"{API}/{third}/move", json={"position": 1})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["queue_position"] == 1
+    assert [job.id for job in jobs.store.queued()] == [urgent, third, first, second, relaxed]
+    # Past the end means last; priority still comes first.
+    await hass.services.async_call("print_farm", "move_job", {"job_id": urgent, "position": 7}, blocking=True)
+    await client.post(f"{API}/{first}/move", json={"position": 99})
+    assert [job.id for job in jobs.store.queued()] == [urgent, third, second, first, relaxed]
+    next_job = hass.states.get("sensor.print_farm_next_job")
+    assert next_job.state == "urgent.gcode"
+    assert next_job.attributes["wait_reason"] == "job processing is switched off"
+    assert next_job.attributes["waiting"][third] == "job processing is switched off"
+    assert (await client.post(f"{API}/{first}/move", json={"position": 0})).status == 400
+    # Dispatch follows the order.
+    await client.put("/api/print_farm/v1/settings", json={"job_processing_enabled": True})
+    await wait_until(hass, lambda: jobs.store.jobs[urgent].status == "PRINTING")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.print_farm_next_job").state == "c.gcode"
+    assert (await client.post(f"{API}/{urgent}/move", json={"position": 1})).status == 409
+
+
+async def test_the_farm_sensors_count_what_the_orchestration_did(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    farm: Any,
+) -> None:
+    serial = sim_printer["serial"]
+    jobs = farm.runtime_data.jobs
+    assert hass.states.get("sensor.print_farm_jobs_completed_today").state == "0"
+    assert hass.states.get("sensor.print_farm_average_completion_time").state == "unknown"
+    assert hass.states.get("binary_sensor.print_farm_orchestration").state == "off"
+    done = await queue(client, "done.gcode", auto_start=True)
+    await wait_until(hass, lambda: jobs.store.jobs[done].status == "PRINTING")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.print_farm_active_workflows").state == "1"
+    await simulator.advance(serial, 2 * 3600)
+    await wait_until(hass, lambda: jobs.store.jobs[done].stage == "awaiting_removal")
+    await client.post("/api/print_farm/printers/1/bed-clear")
+    failed = await queue(client, "failed.gcode", auto_start=True)
+    await wait_until(hass, lambda: jobs.store.jobs[failed].status == "PRINTING")
+    await simulator.fail(serial)
+    await wait_until(hass, lambda: jobs.store.jobs[failed].status == "FAILED")
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.print_farm_jobs_completed_today").state == "1"
+    assert hass.states.get("sensor.print_farm_failed_jobs").state == "1"
+    assert hass.states.get("sensor.print_farm_active_workflows").state == "0"
+    assert float(hass.states.get("sensor.print_farm_average_completion_time").state) >= 0

@@ -98,6 +98,7 @@ async def test_rest_create_list_get(client: TestClient) -> None:
         "number_of_shelves": 3,
         "shelf_spacing_mm": 100,
         "bed_size": "300x300",
+        "ottoeject_id": None,  # an extra key (docs/API.md)
         "shelves": [
             {"id": n, "shelf_number": n, "has_plate": False, "plate_state": None, "print_job_id": None}
             for n in (1, 2, 3)
@@ -120,8 +121,8 @@ async def test_rest_create_list_get(client: TestClient) -> None:
     )
     response = await client.get(API)
     assert await response.json() == [
-        {"id": 1, "name": "A", "number_of_shelves": 4, "shelf_spacing_mm": 80, "bed_size": "256x256", "occupied_shelves": 1, "available_shelves": 3},
-        {"id": 2, "name": "B", "number_of_shelves": 3, "shelf_spacing_mm": 100, "bed_size": "300x300", "occupied_shelves": 0, "available_shelves": 3},
+        {"id": 1, "name": "A", "number_of_shelves": 4, "shelf_spacing_mm": 80, "bed_size": "256x256", "ottoeject_id": None, "occupied_shelves": 1, "available_shelves": 3},
+        {"id": 2, "name": "B", "number_of_shelves": 3, "shelf_spacing_mm": 100, "bed_size": "300x300", "ottoeject_id": None, "occupied_shelves": 0, "available_shelves": 3},
     ]  # fmt: skip
     body = await (await client.get(f"{API}/1")).json()
     assert body["shelves"][1] == {

@@ -84,7 +84,9 @@ async def test_list_get_status(client: TestClient, sim_printer: dict[str, Any]) 
         "id", "name", "brand", "model", "type", "status", "current_stage", "progress_percent",
         "remaining_time_minutes", "filament", "build_volume", "ip_address", "serial_number",
         "bed_temperature", "nozzle_temperature",
+        "ottoeject_id", "ottoeject_position",  # extra keys (docs/API.md)
     ]  # fmt: skip
+    assert (body["ottoeject_id"], body["ottoeject_position"]) == (None, None)
     assert body["id"] == 1
     assert body["model"] == "P1S"
     assert body["status"] == "IDLE"

@@ -1,4 +1,4 @@
-"""Binary sensors of printers and spools."""
+"""Binary sensors of printers, spools and the orchestration's health."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .entity import (
     async_setup_printer_platform,
     async_setup_spool_platform,
 )
+from .orchestration_entities import OrchestrationHealthSensor
 from .protocols.bambu import PRINTING_STATES
 from .rules.books.money import quantity_out
 from .runtime.farm import PrintFarmConfigEntry
@@ -90,6 +91,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda production, spool_id: [SpoolLowSensor(production, spool_id, "low")],
     )
+    async_add_entities([OrchestrationHealthSensor(entry)])
 
 
 class PrinterBinarySensor(PrinterEntity, BinarySensorEntity):

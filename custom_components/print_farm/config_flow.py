@@ -70,7 +70,7 @@ from .runtime.ottoeject import (
     async_validate_ottoeject,
     ottoeject_taken,
 )
-from .runtime.printer_config import async_validate_printer, is_configured
+from .runtime.printer_config import EJECTION_KEYS, async_validate_printer, is_configured
 from .runtime.rack import CONF_BED_SIZE, CONF_SHELVES, CONF_SPACING, rack_name_taken
 
 CONF_DISCOVERED = "discovered"
@@ -322,11 +322,7 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
                 errors["base"] = "serial_fixed"
             elif not errors and all(data.get(key) == subentry.data.get(key) for key in connection):
                 # Only the ejection settings changed: the printer need not be reached for them.
-                kept = {
-                    k: v
-                    for k, v in subentry.data.items()
-                    if k not in (CONF_OTTOEJECT, CONF_POSITION, CONF_EJECT_GCODE, CONF_SETTLE)
-                }
+                kept = {k: v for k, v in subentry.data.items() if k not in EJECTION_KEYS}
                 return self.async_update_and_abort(entry, subentry, data={**kept, **ejection})
             elif not errors:
                 try:

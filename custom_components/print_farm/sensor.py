@@ -39,6 +39,7 @@ from .entity import (
     async_setup_spool_platform,
     farm_device,
 )
+from .orchestration_entities import ORCHESTRATION_SENSORS, OrchestrationSensor
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
 from .protocols.moonraker import EjectorState
 from .rules.books.money import quantity_out
@@ -256,6 +257,7 @@ async def async_setup_entry(
         hass, entry, async_add_entities, lambda printer: [CurrentJobSensor(printer, CURRENT_JOB)]
     )
     async_add_entities([QueueLengthSensor(entry)])
+    async_add_entities([OrchestrationSensor(entry, description) for description in ORCHESTRATION_SENSORS])
     async_setup_spool_platform(
         hass,
         entry,

@@ -81,6 +81,12 @@ CREATE_JOB_SCHEMA = vol.Schema(
         vol.Optional("priority", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=100)),
     }
 )
+MOVE_JOB_SCHEMA = vol.Schema(
+    {
+        vol.Required("job_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        vol.Required("position"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+    }
+)
 RUN_MACRO_SCHEMA = vol.Schema(
     {
         **_DEVICE,
@@ -221,6 +227,11 @@ async def _start_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
 @_job_call
 async def _cancel_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
     return job_body(await jobs.async_cancel_job(call.data["job_id"], call.context))
+
+
+@_job_call
+async def _move_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    return job_body(await jobs.async_move_job(call.data["job_id"], call.data["position"]))
 
 
 @_job_call
@@ -412,6 +423,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("start_job", _start_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("cancel_job", _cancel_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("mark_bed_clear", _mark_bed_clear, vol.Schema(_DEVICE), SupportsResponse.NONE),
+        ("move_job", _move_job, MOVE_JOB_SCHEMA, SupportsResponse.OPTIONAL),
         ("retry_workflow", _retry_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("skip_workflow_step", _skip_workflow_step, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("abort_workflow", _abort_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from typing import Any
 
 from aiohttp import web
@@ -156,27 +155,15 @@ class HealthView(FarmView):
         )
     )
     async def get(self, request: web.Request) -> web.Response:
-        """Healthy unless the farm is not running or the last dispatch failed."""
-        issues: list[str] = []
-        services = {"orchestrator": "operational", "job_processing": "active", "database": "connected"}
-        uptime: int | None = None
+        """Healthy unless the farm is not running, the last dispatch failed or a workflow is stuck."""
         try:
-            farm = self.farm()
+            health = self.farm().orchestrator.health()
         except ApiError:
             services = {"orchestrator": "stopped", "job_processing": "failed", "database": "disconnected"}
-            issues.append("The Print Farm integration is not set up")
+            issues = ["The Print Farm integration is not set up"]
+            uptime: int | None = None
         else:
-            orchestrator = farm.orchestrator
-            if orchestrator.started is None:
-                services["orchestrator"] = "stopped"
-                issues.append("The orchestrator is not running")
-            else:
-                uptime = int(time.monotonic() - orchestrator.started)
-            if not farm.settings[JOB_PROCESSING]:
-                services["job_processing"] = "paused"  # switched off on purpose: not unhealthy
-            if orchestrator.error is not None:
-                services["job_processing"] = "failed"
-                issues.append(f"Job processing failed: {orchestrator.error}")
+            services, issues, uptime = health.services, health.issues, health.uptime_seconds
         data: dict[str, Any] = {
             "status": "unhealthy" if issues else "healthy",
             "timestamp": _now(),

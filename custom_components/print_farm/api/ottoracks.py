@@ -8,17 +8,23 @@ from aiohttp import web
 from homeassistant.const import CONF_NAME
 import voluptuous as vol
 
-from ..const import DOMAIN
+from ..const import CONF_OTTOEJECT, DOMAIN
 from ..rules.racks import RACK_FIELDS, Shelf, ShelfError, ShelfReservedError
+from ..runtime.farm import PrintFarm
 from ..runtime.rack import RackCoordinator, async_add_rack
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
 
+_OTTOEJECT_ID = vol.Any(None, vol.All(int, vol.Range(min=1)))
+_CREATE_FIELDS: dict[vol.Marker, Any] = {vol.Required(k): v for k, v in RACK_FIELDS.items()}
 CREATE_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_NAME): vol.All(str, vol.Strip, vol.Length(min=1, max=50)),
-        **{vol.Required(k): v for k, v in RACK_FIELDS.items()},
+        **_CREATE_FIELDS,
+        # Beyond the seed: the OttoEject that stores plates on it.
+        vol.Optional("ottoeject_id", default=None): _OTTOEJECT_ID,
     }
 )
+UPDATE_SCHEMA = vol.Schema({vol.Required("ottoeject_id"): _OTTOEJECT_ID})
 SHELF_SCHEMA = vol.Schema(
     {
         vol.Required("has_plate"): bool,
@@ -33,14 +39,25 @@ def _spacing(value: float) -> float | int:
 
 
 def rack_body(rack: RackCoordinator) -> dict[str, Any]:
-    """The seed's rack fields."""
+    """The seed's rack fields, and (beyond the seed) the OttoEject that stores plates on it."""
+    ejector = rack.entry.runtime_data.ejectors.get(rack.subentry.data.get(CONF_OTTOEJECT) or "")
     return {
         "id": rack.rack_id,
         "name": rack.name,
         "number_of_shelves": rack.number_of_shelves,
         "shelf_spacing_mm": rack.shelf_spacing_mm,
         "bed_size": rack.bed_size,
+        "ottoeject_id": ejector.ejector_id if ejector else None,
     }
+
+
+def _ejector_subentry(farm: PrintFarm, ottoeject_id: int | None) -> str | None:
+    if ottoeject_id is None:
+        return None
+    ejector = farm.ejector_by_id(ottoeject_id)
+    if ejector is None:
+        raise ApiError(400, f"Ottoeject {ottoeject_id} not found")
+    return ejector.subentry.subentry_id
 
 
 def _shelf_body(rack: RackCoordinator, shelf: Shelf, *, with_job: bool) -> dict[str, Any]:
@@ -112,8 +129,9 @@ class RacksView(FarmView):
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         """Add the rack's subentry; its shelves start without plates."""
         farm = self.farm()
+        ejector = _ejector_subentry(farm, body.pop("ottoeject_id"))
         try:
-            rack = await async_add_rack(self.hass, farm.entry, body)
+            rack = await async_add_rack(self.hass, farm.entry, {**body, CONF_OTTOEJECT: ejector})
         except ShelfError as err:
             raise ApiError(409, str(err)) from None
         return self.json(
@@ -149,6 +167,25 @@ class RackView(_RackView):
                 **_counts(rack),
             }
         )
+
+    @operation(
+        Operation(
+            summary="Name the OttoEject that stores plates on the rack (beyond the seed; null: none)",
+            body=UPDATE_SCHEMA,
+            responses={200: "The rack", 400: "Invalid body or unknown OttoEject", 404: "Unknown rack"},
+        )
+    )
+    async def put(self, request: web.Request, rack_id: str, body: dict[str, Any]) -> web.Response:
+        """Change the rack's OttoEject."""
+        rack = self.rack(rack_id)
+        farm = self.farm()
+        ejector = _ejector_subentry(farm, body["ottoeject_id"])
+        data = {key: value for key, value in rack.subentry.data.items() if key != CONF_OTTOEJECT}
+        if ejector is not None:
+            data[CONF_OTTOEJECT] = ejector
+        self.hass.config_entries.async_update_subentry(farm.entry, rack.subentry, data=data)
+        await farm.async_sync()
+        return self.json({**rack_body(rack), **_counts(rack), "message": "Ottorack updated successfully"})
 
 
 class ShelfView(_RackView):

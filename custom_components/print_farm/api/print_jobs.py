@@ -41,6 +41,8 @@ UPDATE_SCHEMA = vol.Schema(
     }
 )
 
+MOVE_SCHEMA = vol.Schema({vol.Required("position"): _ID})
+
 
 def _job_error(err: JobError) -> ApiError:
     return ApiError(err.status, str(err))
@@ -329,6 +331,33 @@ class JobCompleteView(_JobView):
         )
 
 
+class JobMoveView(_JobView):
+    """/print-jobs/{id}/move (beyond the seed): a queued job's place among the jobs of its priority."""
+
+    url = f"{API_PREFIX}/print-jobs/{{job_id}}/move"
+    name = f"api:{DOMAIN}:print-job:move"
+
+    @operation(
+        Operation(
+            summary="Put a queued job at a position (from 1) among the queued jobs of its priority",
+            body=MOVE_SCHEMA,
+            responses={
+                200: "Moved; the job's body",
+                400: "Invalid body",
+                404: "Unknown job",
+                409: "Not queued",
+            },
+        )
+    )
+    async def post(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
+        """Move it."""
+        try:
+            job = await self.jobs().async_move_job(self.job_id(job_id), body["position"])
+        except JobError as err:
+            raise _job_error(err) from None
+        return self.json({**job_body(job), "queue_position": job.queue_position})
+
+
 class JobWorkflowView(_JobView):
     """/print-jobs/{id}/workflow/{retry|skip|abort} (beyond the seed): a person's decision on a stuck workflow."""
 
@@ -464,6 +493,7 @@ JOB_VIEWS: list[type[FarmView]] = [
     JobView,
     JobCompleteView,
     JobStartView,
+    JobMoveView,
     JobWorkflowView,
     ItemView,
     BedClearView,

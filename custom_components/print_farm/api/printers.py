@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,23 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from ..const import CONF_ACCESS_CODE, CONF_FTPS_PORT, CONF_MQTT_PORT, CONF_SERIAL, DOMAIN
+from ..const import (
+    CONF_ACCESS_CODE,
+    CONF_EJECT_GCODE,
+    CONF_FTPS_PORT,
+    CONF_MQTT_PORT,
+    CONF_OTTOEJECT,
+    CONF_POSITION,
+    CONF_SERIAL,
+    CONF_SETTLE,
+    DOMAIN,
+)
 from ..protocols.bambu import STATUS_OFFLINE
 from ..rules.errors import SetupError
 from ..rules.files import BadFileName, format_size, sanitize_filename
 from ..rules.jobs import JobError
 from ..rules.settings import MAX_UPLOAD_MB
+from ..runtime.farm import PrintFarm
 from ..runtime.printer import PrinterCoordinator, PrinterUnavailableError
 from ..runtime.printer_config import async_add_printer, async_remove_printer, async_update_printer
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
@@ -39,6 +51,14 @@ _OPTIONAL_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("filament"): vol.Any(None, _FILAMENT),
     vol.Optional("mqtt_port"): _PORT,
     vol.Optional("ftps_port"): _PORT,
+    # Beyond the seed: the OttoEject that takes the printer's plates off (null: none), its position
+    # there, the bed-positioning G-code and the time the move takes (null: the model's default).
+    vol.Optional("ottoeject_id"): vol.Any(None, vol.All(int, vol.Range(min=1))),
+    vol.Optional("ottoeject_position"): vol.All(
+        str, vol.Strip, vol.Upper, vol.Match(r"^\w{1,20}$", msg="ottoeject_position is like P1")
+    ),
+    vol.Optional("eject_gcode"): vol.Any(None, vol.All(str, vol.Strip, vol.Length(min=1, max=2000))),
+    vol.Optional("settle_s"): vol.Any(None, vol.All(vol.Coerce(float), vol.Range(min=0, max=300))),
 }
 REGISTER_SCHEMA = vol.Schema(
     {
@@ -167,6 +187,11 @@ def detail_body(printer: PrinterCoordinator) -> dict[str, Any]:
         bed_temperature=fields["bed_temp"] if online else None,
         nozzle_temperature=fields["nozzle_temp"] if online else None,
     )
+    ejector = printer.entry.runtime_data.ejection.placement.ejector_of(printer)
+    body.update(
+        ottoeject_id=ejector.ejector_id if ejector else None,
+        ottoeject_position=printer.subentry.data.get(CONF_POSITION) if ejector else None,
+    )
     order = [
         "id",
         "name",
@@ -183,6 +208,9 @@ def detail_body(printer: PrinterCoordinator) -> dict[str, Any]:
         "serial_number",
         "bed_temperature",
         "nozzle_temperature",
+        # Not in the seed: the OttoEject that takes its plates off, and its position there.
+        "ottoeject_id",
+        "ottoeject_position",
     ]
     return {key: body[key] for key in order}
 
@@ -197,6 +225,26 @@ def _subentry_changes(body: dict[str, Any]) -> dict[str, Any]:
         "ftps_port": CONF_FTPS_PORT,
     }
     return {mapping[key]: value for key, value in body.items() if key in mapping}
+
+
+def ejection_changes(farm: PrintFarm, current: Mapping[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The OttoEject keys a body sets (None removes one); ApiError for an OttoEject that is not there."""
+    changes: dict[str, Any] = {}
+    if "ottoeject_id" in body:
+        if body["ottoeject_id"] is None:
+            return dict.fromkeys((CONF_OTTOEJECT, CONF_POSITION, CONF_EJECT_GCODE, CONF_SETTLE))
+        ejector = farm.ejector_by_id(body["ottoeject_id"])
+        if ejector is None:
+            raise ApiError(400, f"Ottoeject {body['ottoeject_id']} not found")
+        changes[CONF_OTTOEJECT] = ejector.subentry.subentry_id
+    if "ottoeject_position" in body:
+        changes[CONF_POSITION] = body["ottoeject_position"]
+    if changes and not (changes.get(CONF_POSITION) or current.get(CONF_POSITION)):
+        raise ApiError(400, "A printer with an OttoEject needs its ottoeject_position (like P1).")
+    for key in ("eject_gcode", "settle_s"):
+        if key in body:
+            changes[{"eject_gcode": CONF_EJECT_GCODE, "settle_s": CONF_SETTLE}[key]] = body[key]
+    return changes
 
 
 def _details(body: dict[str, Any]) -> dict[str, Any]:
@@ -244,8 +292,11 @@ class PrintersView(FarmView):
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         """Validate like the config flow, then add the printer's subentry."""
         farm = self.farm()
+        ejection = ejection_changes(farm, {}, body)  # checked before anything is added
         try:
             printer = await async_add_printer(self.hass, farm.entry, _subentry_changes(body), _details(body))
+            if ejection:
+                printer = await async_update_printer(self.hass, farm.entry, printer, {}, {}, ejection)
         except SetupError as err:
             raise _setup_error(err) from None
         return self.json(
@@ -289,7 +340,12 @@ class PrinterView(_PrinterView):
         printer = self.printer(printer_id)
         try:
             printer = await async_update_printer(
-                self.hass, printer.entry, printer, _subentry_changes(body), _details(body)
+                self.hass,
+                printer.entry,
+                printer,
+                _subentry_changes(body),
+                _details(body),
+                ejection_changes(printer.entry.runtime_data, printer.subentry.data, body),
             )
         except SetupError as err:
             raise _setup_error(err) from None

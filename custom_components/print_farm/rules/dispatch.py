@@ -1,7 +1,7 @@
 """Which queued jobs start now, and why the others wait: the dispatch rule, without Home Assistant.
 
 Jobs with `auto_start` start by themselves, in queue order: priority first (1 is the highest), then
-age (id). A printer takes the first job that waits for it; the jobs
+the position a person gave it among the jobs of its priority, then age (id). A printer takes the first job that waits for it; the jobs
 behind it wait for that one. A job starts only on a printer that is online, not printing, not
 paused, and whose bed is known clear (a failed print leaves its plate: a person clears it first).
 On a printer served by an OttoEject it also needs the ejector online and, on the ejector's rack, a
@@ -82,9 +82,17 @@ class Dispatch:
 type FitCheck = Callable[[PrintJob, int], Fit | str]
 
 
-def queue_order(job: PrintJob) -> tuple[int, int]:
-    """A job's place in the queue: priority (1 first), then age."""
-    return job.priority, job.id
+def queue_order(job: PrintJob) -> tuple[int, int, int]:
+    """A job's place in the queue: priority (1 first), then its position as reordered, then age."""
+    return job.priority, job.id if job.queue_position is None else job.queue_position, job.id
+
+
+def reorder(group: list[PrintJob], job: PrintJob, position: int) -> None:
+    """Put a job at a position (from 1) among the queued jobs of its priority, numbering them anew."""
+    others = [other for other in sorted(group, key=queue_order) if other.id != job.id]
+    index = min(max(position, 1), len(others) + 1) - 1
+    for number, member in enumerate([*others[:index], job, *others[index:]], start=1):
+        member.queue_position = number
 
 
 def _blocked(printer: PrinterReadiness) -> str | None:
@@ -118,6 +126,7 @@ class _Decision:
         self.first_for: dict[int, int] = {}  # printer id -> the job first in line for it
         self.result = Dispatch()
         self._fits: dict[tuple[int | None, int], dict[int, Fit | str]] = {}
+        self._fitting: dict[tuple[int | None, int], tuple[list[int], str | None]] = {}
 
     def fit(self, job: PrintJob, printer_id: int) -> Fit | str:
         if self.check is None:
@@ -129,6 +138,9 @@ class _Decision:
 
     def fitting(self, job: PrintJob) -> tuple[list[int], str | None]:
         """The printers that can print the job (in id order), and why the first other one cannot."""
+        key = (job.print_item_id, job.plate)
+        if (known := self._fitting.get(key)) is not None:
+            return known
         fitting: list[int] = []
         reason = None
         for printer_id in sorted(self.printers):
@@ -137,6 +149,7 @@ class _Decision:
                 reason = reason or found
             else:
                 fitting.append(printer_id)
+        self._fitting[key] = fitting, reason
         return fitting, reason
 
     def start(self, job: PrintJob, printer_id: int, how: Fit) -> str | None:

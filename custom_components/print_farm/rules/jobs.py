@@ -114,6 +114,8 @@ class PrintJob:
     grab_shelf: int | None = None
     workflow: dict[str, Any] | None = None
     any_printer: bool = False  # queued for any printer that can print it (its printer_id set at start)
+    # Its place among the queued jobs of its priority once a person reordered them (else its age).
+    queue_position: int | None = None
 
     @property
     def on_printer(self) -> int:

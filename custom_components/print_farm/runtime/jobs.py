@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import LOGGER
 from ..protocols.bambu import PRINTING_STATES
+from ..rules.dispatch import reorder
 from ..rules.fit import Fit
 from ..rules.jobs import (
     AWAITING_REMOVAL,
@@ -219,8 +220,25 @@ class JobManager(PrintTracking):
             changes["ottoeject_id"] = self._ottoeject_for(printer_id, changes.get("ottoeject_id"))
             if "printer_id" in changes:
                 changes["any_printer"] = printer_id is None
+        if "priority" in changes and changes["priority"] != job.priority:
+            job.queue_position = None  # its place was among the jobs of its old priority
         for key, value in changes.items():
             setattr(job, key, value)
+        await self.store.async_save()
+        self._changed()
+        return job
+
+    async def async_move_job(self, job_id: int, position: int) -> PrintJob:
+        """Put a queued job at a position (from 1) among the queued jobs of its priority."""
+        job = self._job(job_id)
+        if job.status != QUEUED:
+            raise JobError(f"Print job {job_id} is {job.status}: only a queued job has a place in the queue.")
+        group = [
+            other
+            for other in self.store.jobs.values()
+            if other.status == QUEUED and other.priority == job.priority
+        ]
+        reorder(group, job, position)
         await self.store.async_save()
         self._changed()
         return job
@@ -471,12 +489,17 @@ class JobManager(PrintTracking):
         if job.started_at is None:
             return  # cancelled before it started: nothing was processed
         stats["processed"] += 1
+        day = local_day(now)
+        if stats["day"] != day:
+            stats.update(day=day, completed_today=0, failed_today=0)
         if job.status == COMPLETED:
             stats["completed"] += 1
+            stats["completed_today"] += 1
             started = datetime.fromisoformat(job.started_at)
             stats["completion_seconds"] += max(0, int((now - started).total_seconds()))
         elif job.status == FAILED:
             stats["failed"] += 1
+            stats["failed_today"] += 1
 
     async def _print_finished(self, job: PrintJob) -> None:
         """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""
@@ -533,6 +556,11 @@ class JobManager(PrintTracking):
             await self.async_cancel_job(job_id, context)
         await self.store.async_delete_job(job_id)
         self._changed()
+
+
+def local_day(moment: datetime) -> int:
+    """The local calendar day of a moment, as YYYYMMDD (the per-day counters' key)."""
+    return int(dt_util.as_local(moment).strftime("%Y%m%d"))
 
 
 def _answer_lost(err: BaseException) -> bool:

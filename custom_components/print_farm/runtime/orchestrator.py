@@ -7,6 +7,7 @@ or connection schedule one dispatch on the event loop; nothing polls. The decisi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import time
 from typing import TYPE_CHECKING, Final
 
@@ -17,7 +18,7 @@ from homeassistant.helpers.event import async_call_later
 from ..const import LOGGER
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.dispatch import PrinterReadiness, plan
-from ..rules.jobs import AWAITING_REMOVAL, JobError
+from ..rules.jobs import AWAITING_REMOVAL, PRINTING, JobError, PrintJob
 from ..rules.settings import JOB_PROCESSING
 from ..rules.workflow import WORKFLOW_STAGES
 from .ejection import Ejection
@@ -33,6 +34,20 @@ _READY_FIELDS: Final = frozenset(
 )
 # A job whose start failed (nothing started: an upload refused, a file missing) is tried again after this.
 RETRY_AFTER_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Whether the orchestration works, as the health route and the health binary sensor show it."""
+
+    services: dict[str, str]
+    issues: list[str]
+    uptime_seconds: int | None
+
+    @property
+    def healthy(self) -> bool:
+        """Healthy when nothing is wrong (job processing switched off on purpose is not wrong)."""
+        return not self.issues
 
 
 class Orchestrator:
@@ -54,6 +69,7 @@ class Orchestrator:
         self.started: float | None = None  # monotonic time of the start, None once stopped
         # What went wrong in the last dispatch, if it did not complete (the health route says it).
         self.error: str | None = None
+        self._listeners: list[CALLBACK_TYPE] = []
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -69,11 +85,51 @@ class Orchestrator:
         return stop
 
     @callback
+    def async_add_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call listener() after every dispatch decision (the wait reasons may have changed)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def _decided(self) -> None:
+        for listener in tuple(self._listeners):
+            listener()
+
+    def health(self) -> Health:
+        """What works and what does not: the orchestrator, job processing, stuck workflows."""
+        services = {"orchestrator": "operational", "job_processing": "active", "database": "connected"}
+        issues: list[str] = []
+        uptime = None
+        if self.started is None:
+            services["orchestrator"] = "stopped"
+            issues.append("The orchestrator is not running")
+        else:
+            uptime = int(time.monotonic() - self.started)
+        if not self.entry.runtime_data.settings[JOB_PROCESSING]:
+            services["job_processing"] = "paused"  # switched off on purpose: not unhealthy
+        if self.error is not None:
+            services["job_processing"] = "failed"
+            issues.append(f"Job processing failed: {self.error}")
+        issues += [
+            f"The ejection workflow of print job {job.id} is paused at {job.workflow['step']}: {job.workflow['fault']}"
+            for job in self.jobs.store.jobs.values()
+            if job.workflow is not None
+            and not job.workflow.get("done")
+            and job.workflow.get("state") == "paused"
+        ]
+        return Health(services, issues, uptime)
+
+    @callback
     def restart(self) -> None:
-        """Forget what the last dispatches decided, held starts too, and decide again (storage is the truth)."""
+        """Forget what the last dispatches decided, held starts too, and decide again (storage is the truth).
+
+        Stored workflows without a running task go on from their stored step; paused ones stay
+        paused for a person (retry, skip, abort).
+        """
         self.error = None
         self.waiting = {}
         self._held.clear()  # a person fixed what made a start fail: no need to wait out the hold
+        self.ejection.async_resume()
         self.schedule()
 
     @callback
@@ -92,9 +148,9 @@ class Orchestrator:
             self.hass, self._async_dispatch(), "print_farm dispatch", eager_start=False
         )
 
-    def _readiness(self, printer: PrinterCoordinator) -> PrinterReadiness:
+    def _readiness(self, printer: PrinterCoordinator, printing: dict[int, PrintJob]) -> PrinterReadiness:
         state = printer.client.fields["gcode_state"]
-        active = self.jobs.store.active_job(printer.printer_id)
+        active = printing.get(printer.printer_id)
         busy = state in PRINTING_STATES or active is not None or self.jobs.is_starting(printer.printer_id)
         plate = active is not None and (active.stage == AWAITING_REMOVAL or active.stage in WORKFLOW_STAGES)
         ejector = self.ejection.placement.ejector_of(printer)
@@ -113,9 +169,15 @@ class Orchestrator:
             farm = self.entry.runtime_data
             printers = {printer.printer_id: printer for printer in farm.printers.values()}
             placement = self.ejection.placement
+            # One pass over the jobs for every printer's job, not one per printer.
+            printing = {
+                job.printer_id: job
+                for job in self.jobs.store.jobs.values()
+                if job.status == PRINTING and job.printer_id is not None
+            }
             decision = plan(
                 self.jobs.store.jobs.values(),
-                {printer_id: self._readiness(printer) for printer_id, printer in printers.items()},
+                {printer_id: self._readiness(printer, printing) for printer_id, printer in printers.items()},
                 enabled=bool(farm.settings[JOB_PROCESSING]),
                 pools=placement.pools(),
                 fit=lambda job, printer_id: placement.fit_of(job, printers[printer_id]),
@@ -125,7 +187,9 @@ class Orchestrator:
         except Exception as err:
             LOGGER.exception("Job dispatch failed")
             self.error = f"{type(err).__name__}: {err}"
+            self._decided()
             return
+        self._decided()
         now = time.monotonic()
         for job in decision.starts:
             if (held := self._held.get(job.id)) is not None and held[0] > now:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_HOST, CONF_NAME
@@ -11,12 +11,16 @@ from homeassistant.core import HomeAssistant
 
 from ..const import (
     CONF_ACCESS_CODE,
+    CONF_EJECT_GCODE,
     CONF_FINGERPRINT,
     CONF_FIRMWARE,
     CONF_FTPS_PORT,
     CONF_MODEL,
     CONF_MQTT_PORT,
+    CONF_OTTOEJECT,
+    CONF_POSITION,
     CONF_SERIAL,
+    CONF_SETTLE,
     SUBENTRY_PRINTER,
 )
 from ..protocols.bambu import (
@@ -33,6 +37,9 @@ from ..rules.errors import SetupError
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
     from .printer import PrinterCoordinator
+
+# The subentry keys that say which OttoEject takes the printer's plates, and how.
+EJECTION_KEYS: Final = (CONF_OTTOEJECT, CONF_POSITION, CONF_EJECT_GCODE, CONF_SETTLE)
 
 
 async def async_validate_printer(
@@ -115,8 +122,13 @@ async def async_update_printer(
     printer: PrinterCoordinator,
     changes: dict[str, Any],
     details: dict[str, Any],
+    ejection: dict[str, Any] | None = None,
 ) -> PrinterCoordinator:
-    """Change a printer (REST update): connection changes are validated before they are saved."""
+    """Change a printer (REST update): connection changes are validated before they are saved.
+
+    `ejection` sets the printer's OttoEject keys (CONF_OTTOEJECT, CONF_POSITION, CONF_EJECT_GCODE,
+    CONF_SETTLE); a None value removes one.
+    """
     subentry = printer.subentry
     data = dict(subentry.data)
     connection_keys = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
@@ -124,7 +136,13 @@ async def async_update_printer(
         raise SetupError("serial_fixed")  # the serial is the printer: add the other one instead
     if any(key in changes and changes[key] != data.get(key) for key in connection_keys):
         candidate = {**data, **{key: changes[key] for key in connection_keys if key in changes}}
-        data = await async_validate_printer(hass, candidate, pinned=data.get(CONF_FINGERPRINT))
+        kept = {key: data[key] for key in EJECTION_KEYS if key in data}
+        data = {**await async_validate_printer(hass, candidate, pinned=data.get(CONF_FINGERPRINT)), **kept}
+    for key, value in (ejection or {}).items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
     farm = entry.runtime_data
     if details:
         await farm.registry.async_update(subentry.subentry_id, **details)

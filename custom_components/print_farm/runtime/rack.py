@@ -11,7 +11,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from ..const import DOMAIN, SUBENTRY_RACK
+from ..const import CONF_OTTOEJECT, DOMAIN, SUBENTRY_RACK
 from ..rules.racks import NO_PLATE, Shelf, ShelfError, ShelfReservedError, validate_shelf
 from .storage import RackStore
 
@@ -180,8 +180,11 @@ async def async_add_rack(
     """Add a rack (REST creation): the subentry, its stored shelves and its entities."""
     if rack_name_taken(entry, data[CONF_NAME]):
         raise ShelfError(f"A rack named {data[CONF_NAME]} exists already.")
+    fields = {key: data[key] for key in (CONF_SHELVES, CONF_SPACING, CONF_BED_SIZE)}
+    if data.get(CONF_OTTOEJECT):
+        fields[CONF_OTTOEJECT] = data[CONF_OTTOEJECT]
     subentry = ConfigSubentry(
-        data=MappingProxyType({key: data[key] for key in (CONF_SHELVES, CONF_SPACING, CONF_BED_SIZE)}),
+        data=MappingProxyType(fields),
         subentry_type=SUBENTRY_RACK,
         title=data[CONF_NAME].strip(),
         unique_id=None,

@@ -14,6 +14,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
+from ..rules.dispatch import queue_order
 from ..rules.jobs import (
     OPEN_STATUSES,
     PRINTING,
@@ -35,7 +36,16 @@ class StoreFromTheFuture(Exception):
     """A storage file was written by a newer major version; loading it would lose data."""
 
 
-STAT_KEYS: Final = ("processed", "completed", "failed", "completion_seconds")
+# "day" (YYYYMMDD, local) is the day "completed_today" and "failed_today" count.
+STAT_KEYS: Final = (
+    "processed",
+    "completed",
+    "failed",
+    "completion_seconds",
+    "day",
+    "completed_today",
+    "failed_today",
+)
 
 # Progress is a fact the user can see again after a restart, but not one worth a disk write per percent.
 PROGRESS_SAVE_DELAY: Final = 10
@@ -411,9 +421,10 @@ class JobStore:
             None,
         )
 
+    def today(self, key: str, day: int) -> int:
+        """A per-day counter ("completed_today", "failed_today") for the day given (YYYYMMDD)."""
+        return self.stats[key] if self.stats["day"] == day else 0
+
     def queued(self) -> list[PrintJob]:
-        """Queued jobs, most urgent first (lowest priority number, then oldest)."""
-        return sorted(
-            (job for job in self.jobs.values() if job.status == QUEUED),
-            key=lambda job: (job.priority, job.id),
-        )
+        """Queued jobs in queue order (priority, then the position a person gave, then age)."""
+        return sorted((job for job in self.jobs.values() if job.status == QUEUED), key=queue_order)
