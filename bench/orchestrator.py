@@ -249,6 +249,8 @@ async def run_cycles(
         while job.status != "COMPLETED":
             details = await control.ottoeject(ejector["id"])
             if not details["running"]:
+                if details["idle_timeout"] == "Printing":  # the last move of a macro runs out
+                    await control.advance_ottoeject(ejector["id"], 1)
                 await asyncio.sleep(0.002)
                 continue
             via_websocket = cycle % 2 == 1

@@ -12,6 +12,8 @@ The OttoEject's macros (`OTTOEJECT_HOME`, `PARK_OTTOEJECT`, `EJECT_FROM_<printer
 `LOAD_ONTO_<printer>`, `STORE_TO_SLOT_<n>`, `GRAB_FROM_SLOT_<n>`) each run for `macro_seconds` of
 the simulated clock, which moves only through `advance`. A `gcode/script` is answered when its
 last command has run, as Klipper does; scripts queue behind a running one (Klipper's G-code mutex).
+As on Klipper, idle_timeout leaves "Printing" a moment after the answer (IDLE_LAG on the clock,
+when the last move has run), so a client that waits for the answer alone sees the device busy.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ SHUTDOWN_MESSAGE: Final = (
     "Printer is shutdown\n"
 )
 IDLE_TIMEOUT: Final = 600.0  # simulated seconds from Ready to Idle, Klipper's default
+IDLE_LAG: Final = 0.5  # simulated seconds from a script's answer to idle_timeout leaving "Printing"
 ENDPOINTS: Final = (
     "list_endpoints",
     "info",
@@ -153,6 +156,7 @@ class KlipperStandIn:
         self.idle_state = "Idle"
         self._printing_since = 0.0
         self._ready_since: float | None = None
+        self._idle_at: float | None = None  # when idle_timeout leaves "Printing" (the last move ran)
         self.homed_axes = ""
         self.position = [0.0, 0.0, 0.0, 0.0]
 
@@ -523,6 +527,14 @@ class KlipperStandIn:
         self._reply(job)
         self._next(job)
 
+    def _settle(self) -> None:
+        """The last move ran: idle_timeout goes Ready, unless a script started meanwhile."""
+        self._idle_at = None
+        if self._running is None and self.idle_state == "Printing":
+            self.idle_state = "Ready"
+            self._ready_since = self.now
+            self._push_status()
+
     def _next(self, job: _Script) -> None:
         """The job is over: start the next queued script, or go Ready."""
         if self._running is job:
@@ -531,8 +543,9 @@ class KlipperStandIn:
             self._running = self._queue.popleft()
             self._step(self._running)
         if self._running is None and self.idle_state == "Printing":
-            self.idle_state = "Ready"
-            self._ready_since = self.now
+            # As Klipper: the script is answered when its commands are queued; idle_timeout leaves
+            # "Printing" once the last move has run, a moment later (IDLE_LAG on the clock).
+            self._idle_at = self.now + IDLE_LAG
 
     def _reply(self, job: _Script, error: str | None = None) -> None:
         if job.request_id is None:
@@ -548,14 +561,17 @@ class KlipperStandIn:
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward: macros whose time has come end, queued ones start."""
         target = self.now + max(0.0, seconds)
-        while self._running is not None and self._running.ends_at is not None:
+        while True:
             job = self._running
-            assert job.ends_at is not None
-            if job.ends_at > target:
+            if job is not None and job.ends_at is not None and job.ends_at <= target:
+                self.now = job.ends_at
+                self._macro_done(job)
+                self._step(job)
+            elif self._idle_at is not None and self._idle_at <= target:
+                self.now = self._idle_at
+                self._settle()
+            else:
                 break
-            self.now = job.ends_at
-            self._macro_done(job)
-            self._step(job)
         self.now = target
         if (
             self.idle_state == "Ready"

@@ -306,3 +306,34 @@ def test_the_authorization_bit_of_real_reports() -> None:
     cleared = PrinterState()
     cleared.merge({"fun": format(0x11A30F9CFB & ~0x20000000, "X")})
     assert cleared.fields["signing_required"] is False
+
+
+async def test_a_start_cut_short_gives_back_its_shelves_and_its_printer(
+    hass: HomeAssistant, hass_storage: dict[str, Any], sim_printer: dict[str, Any]
+) -> None:
+    """Restarted during the upload: the job for any printer is for any printer again, its shelves free."""
+    from .helpers import setup_farm
+
+    job = {
+        "id": 1, "print_item_id": None, "printer_id": 1, "ottoeject_id": 1, "priority": 1,
+        "auto_start": False, "status": "QUEUED", "created_at": "2026-01-01T10:00:00.000Z",
+        "stage": "starting", "rack_id": 1, "store_shelf": 3, "grab_shelf": 1, "any_printer": True,
+    }  # fmt: skip
+    hass_storage["print_farm.jobs"] = {
+        "version": 4,
+        "minor_version": 1,
+        "key": "print_farm.jobs",
+        "data": {
+            "next_item_id": 1,
+            "next_job_id": 2,
+            "items": [],
+            "jobs": [job],
+            "bed_clear": {},
+            "dismissed": {},
+        },
+    }
+    entry = await setup_farm(hass, sim_printer)
+    restored = entry.runtime_data.jobs.store.jobs[1]
+    assert (restored.stage, restored.printer_id, restored.ottoeject_id) == ("waiting", None, None)
+    assert (restored.rack_id, restored.store_shelf, restored.grab_shelf) == (None, None, None)
+    assert entry.runtime_data.jobs.store.reserved_shelves(1) == set()

@@ -52,7 +52,7 @@ async def test_a_finished_plate_goes_to_the_rack_and_a_fresh_one_comes_on(
     await simulator.advance(serial, 900)
     await wait_until(hass, lambda: job.workflow is not None)
     await simulator.advance(serial, 300)  # the bed cools
-    await wait_until(hass, lambda: job.status == "COMPLETED", timeout=20)
+    await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
     scripts = [entry["script"] for entry in (await simulator.ottoeject(ejector["id"]))["scripts"]]
     assert [script.split(" ;")[0] for script in scripts] == [
         "OTTOEJECT_HOME", "EJECT_FROM_P1", "STORE_TO_SLOT_1", "GRAB_FROM_SLOT_2", "LOAD_ONTO_P1", "PARK_OTTOEJECT",
@@ -67,6 +67,19 @@ async def test_a_finished_plate_goes_to_the_rack_and_a_fresh_one_comes_on(
     assert [event.data["shelf"] for event in loading] == [2]
     body = await (await client.get(f"/api/print_farm/print-jobs/{job_id}")).json()
     assert (body["assigned_store_slot"], body["assigned_grab_slot"], body["ottorack_id"]) == (1, 2, 1)
+    # The job deleted: its plate's shelf still says what is on it.
+    completed_at = body["completed_at"]
+    assert (await client.delete(f"/api/print_farm/print-jobs/{job_id}")).status == 200
+    rack = await (await client.get("/api/print_farm/ottoracks/1")).json()
+    assert rack["shelves"][0]["print_job"] == {
+        "id": job_id,
+        "filename": "cube.gcode",
+        "completed_at": completed_at,
+    }
+    await farm.racks[RACK].async_set_shelf_content(1, "no_plate")  # a person took it: nothing kept
+    rack = await (await client.get("/api/print_farm/ottoracks/1")).json()
+    assert rack["shelves"][0]["print_job"] is None
+    assert farm.racks[RACK].kept(1) is None
     assert body["workflow"]["history"] == [
         "cool",
         "position",
@@ -98,8 +111,8 @@ async def finish_and_cool(hass: HomeAssistant, simulator: SimulatorControl, seri
 async def until_running(simulator: SimulatorControl, ejector_id: int, macro: str) -> None:
     """Let the macros before it end, until the simulated Klipper runs a macro (sent by Home Assistant)."""
     async with asyncio.timeout(15):
-        while (running := (await simulator.ottoeject(ejector_id))["running"]) != macro:
-            if running:
+        while (details := await simulator.ottoeject(ejector_id))["running"] != macro:
+            if details["running"] or details["idle_timeout"] == "Printing":
                 await simulator.advance_ottoeject(ejector_id, 20)
             await asyncio.sleep(0.05)
 
@@ -110,7 +123,8 @@ async def drive(
     """Let every macro the OttoEject runs end, until done() holds."""
     async with asyncio.timeout(30):
         while not done():
-            if (await simulator.ottoeject(ejector_id))["running"]:
+            details = await simulator.ottoeject(ejector_id)
+            if details["running"] or details["idle_timeout"] == "Printing":
                 await simulator.advance_ottoeject(ejector_id, 20)
             await asyncio.sleep(0.05)
     await hass.async_block_till_done()
@@ -404,7 +418,7 @@ async def test_a_failed_plate_is_ejected_and_stored_when_the_farm_says_so(
     await simulator.fail(sim_printer["serial"])
     await wait_until(hass, lambda: job.workflow is not None)
     await simulator.advance(sim_printer["serial"], 300)  # the bed cools
-    await wait_until(hass, lambda: job.workflow["done"], timeout=20)
+    await drive(hass, simulator, ejector["id"], lambda: job.workflow["done"])
     assert (job.status, job.stage) == ("FAILED", "failed")
     shelf = farm.racks[RACK].shelves[0]
     assert (shelf.plate_state, shelf.print_job_id) == ("with_print", job.id)

@@ -143,3 +143,34 @@ def test_jobs_for_any_printer_go_where_they_fit() -> None:
     assert decision.waiting == {2: ANY_BUSY, 3: "no printer can print it: no PETG loaded"}
     pinned = plan([job(5, printer_id=1)], printers, enabled=True, fit=lambda _job, _printer: "no PLA loaded")
     assert pinned.waiting == {5: "its printer cannot print it: no PLA loaded"}
+
+
+def test_what_the_gcode_store_says_of_a_step() -> None:
+    """Moonraker's G-code store answers whether a marked script arrived, without comparing clocks."""
+    from custom_components.print_farm.rules.workflow import FAILED, NEVER, RECEIVED, anchor_of, resolve
+
+    before = [
+        {"message": "G28", "time": 900.0, "type": "command"},
+        {"message": "ok", "time": 901.0, "type": "response"},
+    ]
+    anchor = anchor_of(before)
+    mark = "pf-step=7-eject-1"
+    sent = [
+        *before,
+        {"message": f"EJECT_FROM_P1 ; {mark}", "time": 5.0, "type": "command"},
+    ]  # a clock gone back
+    assert resolve(sent, mark, anchor) == RECEIVED
+    failed = [*sent, {"message": "!! Move out of range", "time": 6.0, "type": "response"}]
+    assert resolve(failed, mark, anchor) == FAILED
+    # An error answering a later script is not this one's.
+    later = [
+        *sent,
+        {"message": "HOME", "time": 7.0, "type": "command"},
+        {"message": "!! No trigger", "time": 8.0, "type": "response"},
+    ]
+    assert resolve(later, mark, anchor) == RECEIVED
+    assert resolve(before, mark, anchor) == NEVER  # the store reaches back to before the send
+    assert resolve([], mark, anchor) is None  # emptied by Moonraker's restart: nobody can tell
+    assert resolve([{"message": "X", "time": 1.0, "type": "command"}], mark, anchor) is None  # rolled past
+    assert resolve(before, mark, None) is None  # the store was empty at the send
+    assert resolve([{"message": f"A ; {mark}1", "time": 1.0, "type": "command"}], mark, anchor) is None

@@ -264,7 +264,7 @@ async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_stor
     assert store.bed_clear == {1: True}
     await store.async_save()  # what the next change writes
     written = hass_storage["print_farm.jobs"]
-    assert written["version"] == 3
+    assert written["version"] == 4
     assert written["data"]["dismissed"] == {}
     assert written["data"]["next_job_id"] == 5
 
@@ -272,11 +272,11 @@ async def test_jobs_store_migrates_from_version_1(hass: HomeAssistant, hass_stor
 async def test_jobs_store_from_a_newer_version_is_refused(
     hass: HomeAssistant, hass_storage: dict[str, Any], sim_printer: dict[str, Any]
 ) -> None:
-    hass_storage["print_farm.jobs"] = {"version": 3, "minor_version": 1, "key": "print_farm.jobs", "data": {}}
+    hass_storage["print_farm.jobs"] = {"version": 5, "minor_version": 1, "key": "print_farm.jobs", "data": {}}
     entry = farm_entry(sim_printer)
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
-    assert hass_storage["print_farm.jobs"]["version"] == 3  # left as it was, not overwritten
+    assert hass_storage["print_farm.jobs"]["version"] == 5  # left as it was, not overwritten
 
 
 async def test_a_print_the_reader_cannot_read_is_kept_without_metadata(

@@ -358,3 +358,16 @@ async def test_job_actions(
     assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "off"
     await hass.services.async_call("print_farm", "mark_bed_clear", {"device_id": device.id}, blocking=True)
     assert hass.states.get("binary_sensor.printer_1_bed_clear").state == "on"
+
+
+async def test_a_job_names_the_plate_it_prints(hass: HomeAssistant, client: TestClient) -> None:
+    item = await (await upload(client, gcode_3mf(), "bracket.gcode.3mf")).json()
+    body = {"print_item_id": item["print_item_id"], "printer_id": 1}
+    response = await client.post(API, json={**body, "plate": 2})
+    assert response.status == 400
+    assert "1 plate(s), not 2" in (await response.json())["message"]
+    assert (await client.post(API, json={**body, "plate": 0})).status == 400
+    created = await client.post(API, json={**body, "plate": 1})
+    assert created.status == 201
+    detail = await (await client.get(f"{API}/{(await created.json())['id']}")).json()
+    assert detail["plate"] == 1

@@ -101,7 +101,7 @@ async def test_twenty_jobs_print_eject_and_store_by_themselves(
                 continue
             for printer in printers:
                 await simulator.advance(printer["serial"], 60)
-            if details["running"]:
+            if details["running"] or details["idle_timeout"] == "Printing":
                 await simulator.advance_ottoeject(ottoeject["id"], 20)
             await asyncio.sleep(0.05)
 

@@ -148,6 +148,8 @@ async def test_run_macro_action(
         "response": {"result": "ok"},
         "detail": None,
     }
+    await simulator.advance_ottoeject(sim_ejector["id"], 1)  # its last move runs out
+    await coordinator_of(entry).async_refresh()
     with pytest.raises(ServiceValidationError) as caught:
         await hass.services.async_call(
             DOMAIN, "run_macro", {"device_id": device.id, "macro": "LAUNCH_ROCKET"}, blocking=True
@@ -206,6 +208,7 @@ async def test_rest_routes(
         "message": "Macro 'STORE_TO_SLOT_2' command sent to Ottoeject 1.",
         "moonraker_response": {"result": "ok"},
     }
+    await simulator.advance_ottoeject(sim_ejector["id"], 1)  # its last move runs out
 
     response = await client.put(f"{API}/1", json={"device_name": "Robot 2"})
     assert await response.json() == {

@@ -402,8 +402,14 @@ class RackSubentryFlow(ConfigSubentryFlow):
         if user_input is not None:
             data, errors = _rack_data(user_input)
             if not errors:
-                shelves = entry.runtime_data.rack_store.shelves(subentry.subentry_id)
-                if any(shelf.occupied for shelf in shelves[data[CONF_SHELVES] :]):
+                farm = entry.runtime_data
+                shelves = farm.rack_store.shelves(subentry.subentry_id)
+                rack_id = farm.rack_store.rack_id(subentry.subentry_id)
+                reserved = farm.jobs.store.reserved_shelves(rack_id) if rack_id is not None else set()
+                if any(
+                    shelf.occupied or shelf.shelf_number in reserved
+                    for shelf in shelves[data[CONF_SHELVES] :]
+                ):
                     errors[CONF_SHELVES] = "shelves_occupied"
                 else:
                     return self.async_update_and_abort(entry, subentry, data=data)

@@ -79,6 +79,7 @@ CREATE_JOB_SCHEMA = vol.Schema(
         vol.Optional("ottoeject_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
         vol.Optional("auto_start", default=False): cv.boolean,
         vol.Optional("priority", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=100)),
+        vol.Optional("plate", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=128)),
     }
 )
 MOVE_JOB_SCHEMA = vol.Schema(
@@ -214,6 +215,7 @@ async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
         ottoeject_id=call.data.get("ottoeject_id"),
         auto_start=call.data["auto_start"],
         priority=call.data["priority"],
+        plate=call.data["plate"],
         context=call.context,
     )
     return job_body(job)

@@ -120,6 +120,9 @@ async def test_ejecting_while_a_macro_runs_then_acknowledged(
     assert outcome.acknowledged
     assert outcome.response == {"result": "ok"}
     assert outcome.detail is None
+    # Answered when its commands ran; its last move runs out a moment later (as on Klipper).
+    assert (await client.status()).state is EjectorState.EJECTING
+    await simulator.advance_ottoeject(ottoeject["id"], 1)
     status = await client.status()
     assert status.state is EjectorState.ONLINE
     assert status.current_macro is None
@@ -146,7 +149,7 @@ async def test_macro_outlasting_the_wait_is_not_sent_again(
         with pytest.raises(MoonrakerBusyError):
             await client.run_macro("PARK_OTTOEJECT")
 
-        await simulator.advance_ottoeject(ottoeject["id"], 20)
+        await simulator.advance_ottoeject(ottoeject["id"], 21)  # the macro, then its last move
         status = await wait_for_status(client, lambda s: s.state is EjectorState.ONLINE)
         assert status.current_macro is None
         assert status.macro_started is None
@@ -164,7 +167,7 @@ async def test_macro_outlasting_the_wait_then_the_next_one(
         assert not (await client.run_macro("OTTOEJECT_HOME")).acknowledged
         await device_runs(simulator, ottoeject, "OTTOEJECT_HOME")
         assert (await client.status()).state is EjectorState.EJECTING  # seen running
-        await simulator.advance_ottoeject(ottoeject["id"], 20)
+        await simulator.advance_ottoeject(ottoeject["id"], 21)  # the macro, then its last move
         status = await wait_for_status(client, lambda s: s.state is EjectorState.ONLINE)
         assert status.current_macro is None
         # The next macro can go, once.

@@ -167,11 +167,18 @@ class EjectorView(_EjectorView):
             raise _setup_error(err) from None
         return self.json({**_summary(ejector), "message": "Ottoeject updated successfully"})
 
-    @operation(Operation(summary="Remove an Ottoeject", responses={200: "Deleted", 404: "Unknown Ottoeject"}))
+    @operation(
+        Operation(
+            summary="Remove an Ottoeject",
+            responses={200: "Deleted", 404: "Unknown Ottoeject", 409: "A job's plate depends on it"},
+        )
+    )
     async def delete(self, request: web.Request, ejector_id: str) -> web.Response:
         """Remove the subentry and its device."""
         ejector = self.ejector(ejector_id)
         farm = self.farm()
+        if (holder := farm.ejection.placement.in_use(ejector_id=ejector.ejector_id)) is not None:
+            raise ApiError(409, f"Print job {holder}'s plate depends on this Ottoeject now: remove it later.")
         self.hass.config_entries.async_remove_subentry(farm.entry, ejector.subentry.subentry_id)
         await farm.async_sync()
         return self.json({"message": "Ottoeject deleted successfully"})

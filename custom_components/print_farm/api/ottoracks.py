@@ -65,12 +65,17 @@ def _shelf_body(rack: RackCoordinator, shelf: Shelf, *, with_job: bool) -> dict[
     if with_job:
         jobs = rack.entry.runtime_data.jobs
         job = jobs.store.jobs.get(shelf.print_job_id) if shelf.print_job_id is not None else None
-        # What the shelf shows of the job whose print it holds.
-        body["print_job"] = (
-            {"id": job.id, "filename": jobs.filename_of(job), "completed_at": job.completed_at}
-            if job
-            else None
-        )
+        # What the shelf shows of the job whose print it holds (kept on the shelf if it was deleted).
+        if job is not None:
+            body["print_job"] = {
+                "id": job.id,
+                "filename": jobs.filename_of(job),
+                "completed_at": job.completed_at,
+            }
+        elif shelf.print_job_id is not None and (kept := rack.kept(shelf.shelf_number)) is not None:
+            body["print_job"] = {"id": shelf.print_job_id, **kept}
+        else:
+            body["print_job"] = None
     return body
 
 
@@ -172,7 +177,12 @@ class RackView(_RackView):
         Operation(
             summary="Name the OttoEject that stores plates on the rack (beyond the seed; null: none)",
             body=UPDATE_SCHEMA,
-            responses={200: "The rack", 400: "Invalid body or unknown OttoEject", 404: "Unknown rack"},
+            responses={
+                200: "The rack",
+                400: "Invalid body or unknown OttoEject",
+                404: "Unknown rack",
+                409: "A job has shelves reserved on it",
+            },
         )
     )
     async def put(self, request: web.Request, rack_id: str, body: dict[str, Any]) -> web.Response:
@@ -180,6 +190,8 @@ class RackView(_RackView):
         rack = self.rack(rack_id)
         farm = self.farm()
         ejector = _ejector_subentry(farm, body["ottoeject_id"])
+        if (holder := farm.ejection.placement.in_use(rack_id=rack.rack_id)) is not None:
+            raise ApiError(409, f"Print job {holder} has shelves reserved on this rack: change it later.")
         data = {key: value for key, value in rack.subentry.data.items() if key != CONF_OTTOEJECT}
         if ejector is not None:
             data[CONF_OTTOEJECT] = ejector

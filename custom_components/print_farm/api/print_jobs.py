@@ -30,6 +30,8 @@ CREATE_SCHEMA = vol.Schema(
         vol.Optional("ottoeject_id", default=None): vol.Any(None, _ID),
         vol.Optional("auto_start", default=False): bool,
         vol.Optional("priority", default=1): _PRIORITY,
+        # Beyond the seed: the plate of a multi-plate project to print.
+        vol.Optional("plate", default=1): vol.All(int, vol.Range(min=1, max=128)),
     }
 )
 UPDATE_SCHEMA = vol.Schema(
@@ -111,6 +113,8 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         "orchestration_status": job.stage,
         # Not in the seed: why a queued job waits, as the orchestrator last decided.
         "wait_reason": farm.orchestrator.waiting.get(job.id) if job.status == QUEUED else None,
+        # Not in the seed: the plate of a multi-plate project it prints.
+        "plate": job.plate,
         # Not in the seed's job (its active-jobs names them): the shelves reserved for the plate.
         "assigned_store_slot": job.store_shelf,
         "assigned_grab_slot": job.grab_shelf,

@@ -338,14 +338,15 @@ class PrinterView(_PrinterView):
     async def put(self, request: web.Request, printer_id: str, body: dict[str, Any]) -> web.Response:
         """Change stored details; the live details are returned."""
         printer = self.printer(printer_id)
+        farm = printer.entry.runtime_data
+        ejection = ejection_changes(farm, printer.subentry.data, body)
+        if ejection and (holder := farm.ejection.placement.in_use(printer_id=printer.printer_id)) is not None:
+            raise ApiError(
+                409, f"Print job {holder}'s plate depends on this printer's OttoEject now: change it later."
+            )
         try:
             printer = await async_update_printer(
-                self.hass,
-                printer.entry,
-                printer,
-                _subentry_changes(body),
-                _details(body),
-                ejection_changes(printer.entry.runtime_data, printer.subentry.data, body),
+                self.hass, printer.entry, printer, _subentry_changes(body), _details(body), ejection
             )
         except SetupError as err:
             raise _setup_error(err) from None

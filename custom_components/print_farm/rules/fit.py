@@ -4,8 +4,8 @@ A job for "any printer" starts on a printer that fits it; a job pinned to a prin
 it fits too (a wrong filament hangs a Bambu printer in "preparing AMS"). For a sliced 3MF the
 filament fit is also the `ams_mapping` sent with the start:
 
-- one entry per filament of the project (its slot number from 1, as the slicer numbers them), in
-  order; the entry is the printer's slot code for that filament: AMS and AMS Lite units
+- one entry per filament of the project up to the highest slot the plate uses (slots numbered from
+  1 as the slicer numbers them), in order; the entry is the printer's slot code for that filament: AMS and AMS Lite units
   `unit x 4 + tray` (0-15), AMS HT units their id (128-135), the external spool holder 254 (and 255
   for the second holder of an H2D); -1 for a project filament the plate does not use;
 - each used filament takes a loaded tray of the same material (PLA, PETG...) and, when the file

@@ -20,7 +20,7 @@ tells whether it received it. A step that cannot be resolved pauses the workflow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 import re
 from typing import Any, Final
@@ -139,22 +139,47 @@ def marker(job_id: int, step_id: str) -> str:
     return f"{MARKER}={job_id}-{step_id}"
 
 
-def received(store: Iterable[Mapping[str, Any]], mark: str, sent_at: float) -> bool | None:
-    """Whether the device received the script marked `mark`, from Moonraker's G-code store.
+RECEIVED: Final = "received"  # the marker is in the store, and no error answered it
+FAILED: Final = "failed"  # Klipper answered the marked script with an error (`!! ...`)
+NEVER: Final = "never"  # the store reaches back to before the send, and the marker is not in it
 
-    True when the marker is there; False when it is not and the store reaches back before the
-    send (nothing was lost from it since); None when that cannot be known (the store was emptied by
-    a restart of Moonraker, or has rolled past the send).
+
+def anchor_of(store: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The newest entry of Moonraker's G-code store, remembered before a script is sent."""
+    if not store:
+        return None
+    newest = store[-1]
+    return {"time": newest.get("time"), "message": newest.get("message")}
+
+
+def resolve(store: Sequence[Mapping[str, Any]], mark: str, anchor: Mapping[str, Any] | None) -> str | None:
+    """What became of the script marked `mark`, read from Moonraker's G-code store; None when unknown.
+
+    No clock is compared (Moonraker's host and Home Assistant's may disagree after a power cut): the
+    store's newest entry before the send (`anchor`) still there and no marker after it means the
+    script never arrived. A store emptied by Moonraker's restart, or rolled past the anchor, cannot
+    tell. After the marker, Klipper's answers up to the next script say whether it failed.
     """
-    oldest: float | None = None
-    for entry in store:
+    entries = list(store)
+    for index, entry in enumerate(entries):
         message = entry.get("message")
-        if isinstance(message, str) and message.rstrip().endswith(f"; {mark}"):
-            return True
-        when = entry.get("time")
-        if isinstance(when, int | float) and (oldest is None or when < oldest):
-            oldest = float(when)
-    return False if oldest is not None and oldest < sent_at else None
+        if (
+            entry.get("type") == "command"
+            and isinstance(message, str)
+            and message.rstrip().endswith(f"; {mark}")
+        ):
+            for answer in entries[index + 1 :]:
+                if answer.get("type") == "command":
+                    break
+                if str(answer.get("message") or "").startswith("!!"):
+                    return FAILED
+            return RECEIVED
+    if anchor is not None and any(
+        entry.get("time") == anchor.get("time") and entry.get("message") == anchor.get("message")
+        for entry in entries
+    ):
+        return NEVER
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +223,7 @@ class Workflow:
     state: str = READY
     attempt: int = 1
     sent_at: float | None = None  # unix time the current step was stored as sent
+    anchor: dict[str, Any] | None = None  # Moonraker's newest G-code store entry before the send
     settle_until: float | None = None
     fault: str | None = None
     resume: str = READY  # the state a person's retry returns a paused step to
@@ -231,6 +257,7 @@ class Workflow:
         self.state = READY
         self.attempt = 1
         self.sent_at = None
+        self.anchor = None
         self.fault = None
         return True
 

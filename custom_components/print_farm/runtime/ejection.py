@@ -21,27 +21,31 @@ from homeassistant.exceptions import HomeAssistantError
 from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE
 from ..protocols.moonraker import EjectorState, MoonrakerError
-from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, JobError, PrintJob
+from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
 from ..rules.workflow import (
     COOL,
+    FAILED as OUTCOME_FAILED,
     GRAB,
     LOAD,
     PAUSED,
     POSITION,
     READY,
+    RECEIVED,
     SENT,
     SETTLE,
     STORE,
     Workflow,
+    anchor_of,
     macro_name,
     marker,
     positioning_gcode,
-    received,
     release_temperature,
+    resolve,
     settle_seconds,
 )
+from .decisions import WorkflowDecisions
 from .jobs import JobManager
 from .ottoeject import EjectorBusyError, EjectorCommandError, EjectorCoordinator, EjectorUnknownMacroError
 from .placement import Placement
@@ -50,8 +54,9 @@ from .tracking import STAGE_CHANGED, STATUS_CHANGED
 from .workflow_issues import (
     async_failed_plate_cleared,
     async_failed_plate_held,
+    async_forget_workflow_issues,
+    async_held_printers,
     async_workflow_paused,
-    async_workflow_resumed,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +74,7 @@ class _Stale(Exception):
     """The workflow changed under the step (retried, skipped, aborted): the step gives up."""
 
 
-class Ejection:
+class Ejection(WorkflowDecisions):
     """Every plate's way from a finished print to the rack, and the shelves reserved for it."""
 
     def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager) -> None:
@@ -166,9 +171,10 @@ class Ejection:
     @callback
     def _bed_cleared(self) -> None:
         """A job or bed changed: a held printer whose bed is clear again needs no one any more."""
-        for printer_id in [held for held in self._held_printers if self.jobs.store.bed_clear.get(held)]:
-            self._held_printers.discard(printer_id)
-            async_failed_plate_cleared(self.hass, printer_id)
+        for printer_id, clear in self.jobs.store.bed_clear.items():
+            if clear and printer_id in self._held_printers:
+                self._held_printers.discard(printer_id)
+                async_failed_plate_cleared(self.hass, printer_id)
 
     async def _async_begin(self, job: PrintJob) -> None:
         farm = self.entry.runtime_data
@@ -213,13 +219,19 @@ class Ejection:
         for ejector in farm.ejectors.values():
             if ejector.subentry.subentry_id not in self._followed:
                 self._followed[ejector.subentry.subentry_id] = self.follow_ejector(ejector)
+        self._held_printers |= async_held_printers(self.hass)
+        paused: set[int] = set()
         for job in self.jobs.store.jobs.values():
             if job.workflow is None or job.workflow.get("done"):
                 continue
             wf = Workflow.from_dict(job.workflow)
             if wf.holds_ejector and (holder := farm.ejector_by_id(wf.ejector_id)) is not None:
                 holder.held_by = job.id
+            if wf.state == PAUSED:
+                paused.add(job.id)
             self._spawn(job.id)
+        async_forget_workflow_issues(self.hass, paused)
+        self._bed_cleared()
 
     @callback
     def _spawn(self, job_id: int) -> None:
@@ -258,6 +270,14 @@ class Ejection:
                     await self._step(job, wf)
             except _Stale:
                 continue
+            except Exception as err:  # never a silent stop: a person decides, as for any fault
+                LOGGER.exception("Job %s: the ejection workflow failed at %s", job_id, wf.step)
+                await self._pause(
+                    job,
+                    wf,
+                    f"it failed unexpectedly ({type(err).__name__}: {err}); see the log",
+                    wf.state if wf.state in (SENT, RETRY) else READY,
+                )
 
     async def _step(self, job: PrintJob, wf: Workflow) -> None:
         farm = self.entry.runtime_data
@@ -359,75 +379,115 @@ class Ejection:
         except ValueError as err:
             await self._pause(job, wf, str(err))
             return
+        mark = marker(job.id, wf.step_id)
         if wf.state in (SENT, RETRY):
             try:
-                got = received(
-                    await ejector.client.gcode_store(), marker(job.id, wf.step_id), wf.sent_at or 0
-                )
+                store = await ejector.client.gcode_store()
             except MoonrakerError as err:
+                # Ask again on retry: nothing is sent before the device answers.
                 await self._pause(
-                    job, wf, f"cannot ask {ejector.device_name} whether it received {name}: {err}", RETRY
+                    job, wf, f"cannot ask {ejector.device_name} whether it received {name}: {err}", SENT
                 )
                 return
-            if got is True:
+            self._check(job, wf)
+            outcome = resolve(store, mark, wf.anchor)
+            if outcome == RECEIVED:
                 await self._until_end(job, wf, ejector, name, seen_running=False)
                 return
-            if got is None and wf.state == SENT:
+            if outcome == OUTCOME_FAILED:
+                await self._pause(
+                    job, wf, f"Klipper answered {name} with an error: retry sends it again", READY
+                )
+                return
+            if outcome is None and wf.state == SENT:
                 await self._pause(
                     job,
                     wf,
-                    f"{name} was sent when Home Assistant stopped, and {ejector.device_name} can no longer "
-                    "tell whether it received it (Moonraker restarted): look at the OttoEject, then "
-                    "skip the step if it was done or retry it",
+                    f"{name} was sent, and {ejector.device_name} can no longer tell whether it received it "
+                    "(Moonraker restarted): look at the OttoEject, then skip the step if it was done, or retry "
+                    "to send it again",
                     RETRY,
                 )
                 return
-            wf.attempt += 1  # never received (or a person said to send it again): a new marker
-        elif wf.sent_at is not None:
-            wf.attempt += 1  # sent before and failed: this send gets its own marker
-        wf.state, wf.sent_at = SENT, time.time()
+        try:
+            anchor = anchor_of(await ejector.client.gcode_store())
+        except MoonrakerError:
+            anchor = None  # then a restart before the answer leaves the step to a person
+        self._check(job, wf)  # nothing changed meanwhile (a person's decision): from here no await
+        if wf.sent_at is not None:
+            wf.attempt += 1  # sent before (never received, failed, or a person said so): a new marker
+            mark = marker(job.id, wf.step_id)
+        wf.state, wf.sent_at, wf.anchor = SENT, time.time(), anchor
         await self._save(job, wf)
         try:
-            outcome = await ejector.async_run_macro(name, marker=marker(job.id, wf.step_id), job_id=job.id)
+            answer = await ejector.async_run_macro(name, marker=mark, job_id=job.id)
         except (EjectorBusyError, EjectorUnknownMacroError, EjectorCommandError) as err:
             # Refused before it was sent, or Klipper answered it with an error: sent anew on retry.
             await self._pause(job, wf, str(err), READY)
             return
         except HomeAssistantError as err:  # the connection broke: whether it was received is asked
-            await self._pause(job, wf, str(err), RETRY)
+            await self._pause(job, wf, str(err), SENT)
             return
         self._check(job, wf)
-        if outcome.acknowledged:
-            await self._step_done(job, wf, printer, ejector)
-        else:
-            await self._until_end(job, wf, ejector, name, seen_running=True)
+        # Acknowledged: Klipper ran the script (its moves may still end), else follow its end.
+        await self._until_end(
+            job, wf, ejector, name, seen_running=not answer.acknowledged, answered=answer.acknowledged
+        )
 
     async def _until_end(
-        self, job: PrintJob, wf: Workflow, ejector: EjectorCoordinator, name: str, *, seen_running: bool
+        self,
+        job: PrintJob,
+        wf: Workflow,
+        ejector: EjectorCoordinator,
+        name: str,
+        *,
+        seen_running: bool,
+        answered: bool = False,
     ) -> None:
-        """Follow a received macro to its end, from Moonraker's websocket (Klipper's idle_timeout)."""
+        """Follow a received macro to its end, from Moonraker's websocket (Klipper's idle_timeout).
+
+        Klipper answers a script when its commands are queued; idle_timeout leaves "Printing" once
+        the moves are done, and only then is the step over (and the ejector free for the next).
+        """
         watcher = ejector.watcher
         while True:
             if watcher.connected and watcher.klippy_state in ("shutdown", "error", "disconnected"):
-                # Klipper aborts a running script when it stops: the macro did not end.
+                # Klipper aborts a running script when it stops. Seen running: it did not end (sent
+                # anew on retry); found after a restart: it may have ended (asked again on retry).
+                resume = READY if seen_running or answered else SENT
                 await self._pause(
-                    job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", READY
+                    job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", resume
                 )
                 return
             if ejector.data is not None and ejector.state in _OFF and not watcher.connected:
                 # Moonraker is gone: whether the macro ends (or ended) can only be asked later.
-                await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", RETRY)
+                await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
                 return
             idle = watcher.idle_state
             if idle == "Printing":
                 seen_running = True
-            elif idle in _IDLE and (seen_running or await self._ended(ejector)):
+            elif idle in _IDLE and await self._ended(ejector):  # asked now: the push may be late
                 break
-            await self._sleep(job, wf)
+            await self._sleep(job, wf, 1.0 if answered else None)
         ejector.client.forget_macro()
+        if not answered:  # its answer was not awaited: did Klipper answer it with an error?
+            try:
+                if (
+                    resolve(await ejector.client.gcode_store(), marker(job.id, wf.step_id), wf.anchor)
+                    == OUTCOME_FAILED
+                ):
+                    await self._pause(
+                        job, wf, f"Klipper answered {name} with an error: retry sends it again", READY
+                    )
+                    return
+            except MoonrakerError:
+                pass  # its end was seen; the store is only a second opinion
+            self._check(job, wf)
         farm = self.entry.runtime_data
         printer = farm.printer_by_id(job.printer_id)
-        assert printer is not None
+        if printer is None:
+            await self._pause(job, wf, "its printer is no longer part of the farm")
+            return
         await self._step_done(job, wf, printer, ejector)
 
     @staticmethod
@@ -463,7 +523,10 @@ class Ejection:
                 await rack.async_set_shelf(wf.grab_shelf, has_plate=False, workflow=True)
         elif wf.step == LOAD:
             self.jobs.store.bed_clear[job.on_printer] = True
-            self.jobs.store.bed_cleared_after[job.on_printer] = printer.client.fields["start_time"]
+            # The print whose plate went: its own start (the printer may be offline and report none).
+            self.jobs.store.bed_cleared_after[job.on_printer] = (
+                job.printer_start_time or printer.client.fields["start_time"]
+            )
 
     async def _advance(self, job: PrintJob, wf: Workflow) -> None:
         others = any(
@@ -509,65 +572,11 @@ class Ejection:
         """Stop the workflow for a person: a repair issue offers retry, skip and abort."""
         LOGGER.warning("Job %s: the ejection workflow paused at %s: %s", job.id, wf.step, fault)
         wf.state, wf.fault, wf.resume = PAUSED, fault, resume
-        await self._save(job, wf)
         printer = self.entry.runtime_data.printer_by_id(job.printer_id)
         name = printer.name if printer else str(job.printer_id)
+        # Raised before the save: a decision that comes during it removes it, never the reverse.
         async_workflow_paused(self.hass, self.entry.entry_id, job.id, name, wf.step, fault)
-
-    # --- a person's decisions -----------------------------------------------------------------------
-
-    def _paused(self, job_id: int) -> tuple[PrintJob, Workflow]:
-        job = self.jobs.store.jobs.get(job_id)
-        if job is None:
-            raise JobError(f"Print job {job_id} not found", 404)
-        if job.workflow is None or job.workflow.get("done"):
-            raise JobError(f"Print job {job_id} has no ejection workflow under way.")
-        wf = Workflow.from_dict(job.workflow)
-        if wf.state != PAUSED:
-            raise JobError(f"The ejection workflow of print job {job_id} is not paused (it is at {wf.step}).")
-        return job, wf
-
-    async def async_retry(self, job_id: int) -> PrintJob:
-        """Go on with the paused step: a step that may have been received is first asked of the device."""
-        job, wf = self._paused(job_id)
-        wf.state, wf.fault = wf.resume, None
         await self._save(job, wf)
-        async_workflow_resumed(self.hass, job_id)
-        self._spawn(job_id)
-        return job
-
-    async def async_skip(self, job_id: int) -> PrintJob:
-        """A person did the paused step (or it is not needed): count it as done and go on."""
-        job, wf = self._paused(job_id)
-        if wf.step in (COOL, SETTLE):
-            raise JobError(
-                f"The workflow of print job {job_id} waits at {wf.step}: there is nothing to skip."
-            )
-        printer = self.entry.runtime_data.printer_by_id(job.printer_id)
-        if printer is not None:
-            await self._apply(job, wf, printer)
-        async_workflow_resumed(self.hass, job_id)
-        await self._advance(job, wf)
-        self._spawn(job_id)
-        return job
-
-    async def async_abort(self, job_id: int) -> PrintJob:
-        """End the workflow where it is: the plate's place is a person's to find and mark."""
-        job = self.jobs.store.jobs.get(job_id)
-        if job is None:
-            raise JobError(f"Print job {job_id} not found", 404)
-        if job.workflow is None or job.workflow.get("done"):
-            raise JobError(f"Print job {job_id} has no ejection workflow under way.")
-        wf = Workflow.from_dict(job.workflow)
-        wf.done, wf.fault = True, f"aborted at {wf.step}"
-        if (task := self._tasks.pop(job_id, None)) is not None:
-            task.cancel()
-        self._release(job, wf)
-        job.workflow = wf.as_dict()
-        job.rack_id = job.store_shelf = job.grab_shelf = None  # the shelves are people's again
-        async_workflow_resumed(self.hass, job_id)
-        await self.jobs.async_workflow_done(job, None, aborted=True)
-        return job
 
 
 def _workflow_of(job: PrintJob) -> Workflow:

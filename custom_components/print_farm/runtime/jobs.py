@@ -85,7 +85,10 @@ class JobManager(PrintTracking):
         await self.store.async_load()
         interrupted = [job for job in self.store.jobs.values() if job.stage == STARTING]
         for job in interrupted:
-            job.stage = WAITING
+            job.stage = WAITING  # nothing was started: its shelves, and for any printer its printer, go back
+            job.rack_id = job.store_shelf = job.grab_shelf = None
+            if job.any_printer:
+                job.printer_id = job.ottoeject_id = None
         if interrupted:
             await self.store.async_save()
 
@@ -185,11 +188,20 @@ class JobManager(PrintTracking):
         ottoeject_id: int | None = None,
         auto_start: bool = False,
         priority: int = 1,
+        plate: int = 1,
         context: Context | None = None,
     ) -> PrintJob:
-        """Queue a job for an item on a printer, or on any printer that can print it (printer_id None)."""
+        """Queue a job for an item on a printer, or on any printer that can print it (printer_id None).
+
+        `plate` is the plate of a multi-plate project to print (from 1).
+        """
         if print_item_id not in self.store.items:
             raise JobError(f"Print item {print_item_id} not found", 404)
+        if not 1 <= plate <= self.store.items[print_item_id].plates:
+            raise JobError(
+                f"Print item {print_item_id} has {self.store.items[print_item_id].plates} plate(s), not {plate}.",
+                400,
+            )
         if printer_id is not None:
             self._printer(printer_id)
         ottoeject_id = self._ottoeject_for(printer_id, ottoeject_id)
@@ -200,6 +212,7 @@ class JobManager(PrintTracking):
             auto_start=auto_start,
             priority=priority,
             any_printer=printer_id is None,
+            plate=plate,
         )
         self._announce(job, context)
         return job
@@ -258,8 +271,9 @@ class JobManager(PrintTracking):
         A job whose print finished completes when its plate is off the printer.
         """
         printer = self._printer(printer_id)
-        if (active := self.store.active_job(printer_id)) is not None:
-            self._refuse_while_ejecting(active, "mark the bed")
+        for other in self.store.jobs.values():  # a failed print's plate may be on its way too
+            if other.printer_id == printer_id:
+                self._refuse_while_ejecting(other, "mark the bed")
         self.store.bed_clear[printer_id] = clear
         if clear:
             # The print whose plate was taken off. Unknown (no print reported yet): then the next
@@ -350,7 +364,7 @@ class JobManager(PrintTracking):
                 job.stage = WAITING  # nothing was started: the printer never had, or refused, it
                 job.rack_id = job.store_shelf = job.grab_shelf = None
                 if job.any_printer:
-                    job.printer_id = None
+                    job.printer_id = job.ottoeject_id = None
             await self.store.async_save()
             # Not the queue's listeners: a failed start must not start the same job again at once.
             self._changed(progress_only=True)
@@ -554,6 +568,10 @@ class JobManager(PrintTracking):
             await self.store.async_save()
         if stop and job.status in OPEN_STATUSES:
             await self.async_cancel_job(job_id, context)
+        # A shelf holding its print still shows what it is (history lives elsewhere, the plate here).
+        await self.entry.runtime_data.rack_store.async_keep(
+            job.id, {"filename": self.filename_of(job), "completed_at": job.completed_at}
+        )
         await self.store.async_delete_job(job_id)
         self._changed()
 

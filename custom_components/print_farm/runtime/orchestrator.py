@@ -173,7 +173,8 @@ class Orchestrator:
             printing = {
                 job.printer_id: job
                 for job in self.jobs.store.jobs.values()
-                if job.status == PRINTING and job.printer_id is not None
+                if job.printer_id is not None
+                and (job.status == PRINTING or (job.workflow is not None and not job.workflow.get("done")))
             }
             decision = plan(
                 self.jobs.store.jobs.values(),

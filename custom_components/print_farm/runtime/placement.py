@@ -16,7 +16,7 @@ from ..protocols.bambu.models import canonical_model
 from ..protocols.moonraker import EjectorState
 from ..rules.dispatch import ShelfPool
 from ..rules.fit import Fit, Loaded, PrinterFacts, file_facts, fit
-from ..rules.jobs import JobError, PrintJob
+from ..rules.jobs import OPEN_STATUSES, JobError, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.workflow import Reservation, choose_shelves
 from .ottoeject import EjectorCoordinator
@@ -97,11 +97,11 @@ class Placement:
         A job may have started without a reservation (by hand on the printer, or before its
         printer had an OttoEject); None when the rack cannot give it shelves now.
         """
-        if job.rack_id is not None and job.store_shelf is not None and job.grab_shelf is not None:
-            return Reservation(ejector.ejector_id, job.rack_id, job.store_shelf, job.grab_shelf)
         rack = self.rack_of(ejector)
         if rack is None:
             return None
+        if job.rack_id == rack.rack_id and job.store_shelf is not None and job.grab_shelf is not None:
+            return Reservation(ejector.ejector_id, job.rack_id, job.store_shelf, job.grab_shelf)
         store, grab = choose_shelves(
             rack.shelves, self.store.reserved_shelves(rack.rack_id, except_job=job.id)
         )
@@ -121,3 +121,20 @@ class Placement:
             trays=tuple(Loaded(tray.code, tray.material, tray.color) for tray in fields.get("trays") or ()),
         )
         return fit(file_facts(item.info, job.plate, canonical_model), facts)
+
+    def in_use(
+        self, *, printer_id: int | None = None, rack_id: int | None = None, ejector_id: int | None = None
+    ) -> int | None:
+        """A job whose shelves or plate depend on this printer, rack or OttoEject now (None: none)."""
+        for job in self.store.jobs.values():
+            workflow = job.workflow is not None and not job.workflow.get("done")
+            reserved = job.rack_id is not None and job.status in OPEN_STATUSES
+            if not (workflow or reserved):
+                continue
+            if (
+                (printer_id is not None and job.printer_id == printer_id)
+                or (rack_id is not None and job.rack_id == rack_id)
+                or (ejector_id is not None and job.ottoeject_id == ejector_id)
+            ):
+                return job.id
+        return None

@@ -69,6 +69,10 @@ class RackCoordinator:
         """The shelves, in order."""
         return self._store.shelves(self.subentry.subentry_id)
 
+    def kept(self, shelf_number: int) -> dict[str, Any] | None:
+        """What a shelf keeps of its print when the print's job was deleted (file, finish time)."""
+        return self._store.kept(self.subentry.subentry_id, shelf_number)
+
     @property
     def occupied_shelves(self) -> int:
         """Shelves holding a plate."""

@@ -158,9 +158,11 @@ class IdRegistry:
             await self._store.async_save(self._data)
 
 
-class _StoredRack(TypedDict):
+class _StoredRack(TypedDict, total=False):
     id: int
     shelves: list[dict[str, Any]]
+    # Shelf number (as text) -> {"filename", "completed_at"} of a print whose job was deleted.
+    kept: dict[str, dict[str, Any]]
 
 
 class _StoredRacks(TypedDict):
@@ -233,12 +235,32 @@ class RackStore:
             await self._async_save()
 
     async def async_set_shelf(self, subentry_id: str, shelf: Shelf) -> tuple[Shelf, Shelf]:
-        """Replace a validated shelf and save; return (before, after)."""
+        """Replace a validated shelf and save; return (before, after).
+
+        What was kept of a deleted job's print goes with the plate it described.
+        """
         shelves = self._shelves[subentry_id]
         before = shelves[shelf.shelf_number - 1]
         shelves[shelf.shelf_number - 1] = shelf
+        if before.print_job_id != shelf.print_job_id:
+            self._data["racks"][subentry_id].get("kept", {}).pop(str(shelf.shelf_number), None)
         await self._async_save()
         return before, shelf
+
+    def kept(self, subentry_id: str, shelf_number: int) -> dict[str, Any] | None:
+        """What a shelf keeps of the print on it when its job was deleted: its file and finish time."""
+        return self._data["racks"][subentry_id].get("kept", {}).get(str(shelf_number))
+
+    async def async_keep(self, job_id: int, record: dict[str, Any]) -> None:
+        """A job is being deleted: the shelves holding its print keep its file and finish time."""
+        changed = False
+        for subentry_id, shelves in self._shelves.items():
+            for shelf in shelves:
+                if shelf.print_job_id == job_id:
+                    self._data["racks"][subentry_id].setdefault("kept", {})[str(shelf.shelf_number)] = record
+                    changed = True
+        if changed:
+            await self._async_save()
 
 
 class _StoredJobs(TypedDict):
@@ -256,8 +278,10 @@ class _StoredJobs(TypedDict):
 
 
 # 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
-# jobs may have `start_time_before`. 3: jobs have a `stage`.
-JOBS_STORAGE_VERSION: Final = 3
+# jobs may have `start_time_before`. 3: jobs have a `stage`. 4: jobs may have shelves reserved, an
+# ejection `workflow`, `any_printer`, a `queue_position` (their defaults are what 3 meant); a 3 can
+# no longer read the file without losing them, hence the major version.
+JOBS_STORAGE_VERSION: Final = 4
 
 
 class JobsStorage(Store[_StoredJobs]):

@@ -28,7 +28,7 @@ def async_workflow_paused(
         DOMAIN,
         workflow_issue(job_id),
         is_fixable=True,
-        is_persistent=False,
+        is_persistent=True,  # kept across restarts, with the fix flow's data
         severity=ir.IssueSeverity.ERROR,
         translation_key="workflow_paused",
         translation_placeholders={"job": str(job_id), "printer": printer, "step": step, "fault": fault},
@@ -50,7 +50,7 @@ def async_failed_plate_held(hass: HomeAssistant, printer_id: int, printer: str, 
         DOMAIN,
         failed_plate_issue(printer_id),
         is_fixable=False,
-        is_persistent=False,
+        is_persistent=True,
         severity=ir.IssueSeverity.WARNING,
         translation_key="failed_plate_held",
         translation_placeholders={"printer": printer, "job": str(job_id)},
@@ -61,3 +61,29 @@ def async_failed_plate_held(hass: HomeAssistant, printer_id: int, printer: str, 
 def async_failed_plate_cleared(hass: HomeAssistant, printer_id: int) -> None:
     """The held printer's bed was marked clear."""
     ir.async_delete_issue(hass, DOMAIN, failed_plate_issue(printer_id))
+
+
+@callback
+def async_held_printers(hass: HomeAssistant) -> set[int]:
+    """The printers whose failed-plate issue is still open (after a restart too)."""
+    prefix = failed_plate_issue(0)[:-1]
+    return {
+        int(issue_id[len(prefix) :])
+        for (domain, issue_id) in ir.async_get(hass).issues
+        if domain == DOMAIN and issue_id.startswith(prefix) and issue_id[len(prefix) :].isdigit()
+    }
+
+
+@callback
+def async_forget_workflow_issues(hass: HomeAssistant, paused: set[int]) -> None:
+    """Remove the issues of workflows that are no longer paused (their job ended or went)."""
+    prefix = workflow_issue(0)[:-1]
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        number = issue_id[len(prefix) :]
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(prefix)
+            and number.isdigit()
+            and int(number) not in paused
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
