@@ -7,9 +7,10 @@ printer, real Moonraker before the Klipper stand-in, on loopback):
 - from the last precondition of an ejection (FINISH reported and the bed at or below the release
   temperature: the moment the printer's report carrying it reaches the integration) to the
   bed-positioning G-code being sent;
-- from a macro's end in Klipper (the simulator's clock moved past it) to the next macro being sent,
-  once through Moonraker's answer to the script and once through its websocket (the answer's wait
-  set shorter than the macro, as for the seed's 502 path).
+- from a macro's end in Klipper (the simulator's clock moved past it and past its last move, which
+  ends half a second after Klipper's answer) to the next macro being sent, once with Moonraker's
+  answer awaited and once after the answer's wait ran out (shorter than the macro, as for the
+  seed's 502 path); both follow the end on Moonraker's websocket.
 The reference polls progress every 30 s and runs a 5 s loop: its reaction is up to 35 s.
 
 Dispatch: one decision (`rules/dispatch.py` `plan`, with the real fit rule of `rules/fit.py` asked
@@ -258,7 +259,8 @@ async def run_cycles(
                 await asyncio.sleep(1.2)  # the answer's wait has run out: the websocket follows
             count = len(sent_macros)
             ended = time.perf_counter()
-            await control.advance_ottoeject(ejector["id"], 20)
+            # The macro's 20 s and the half second its last move runs after Klipper's answer.
+            await control.advance_ottoeject(ejector["id"], 20.5)
             try:
                 await until(
                     lambda count=count, job=job: len(sent_macros) > count or job.status == "COMPLETED", 10
@@ -277,8 +279,8 @@ async def run_cycles(
         f"median {statistics.median(to_positioning):.1f} ms, max {max(to_positioning):.1f} ms"
     )
     for label, figures in (
-        ("Moonraker's answer", after_answer),
-        ("websocket (answer's wait ran out)", after_websocket),
+        ("the websocket, answer awaited", after_answer),
+        ("the websocket, answer's wait ran out", after_websocket),
     ):
         if figures:
             print(
