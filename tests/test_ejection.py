@@ -510,3 +510,40 @@ async def test_rest_names_a_printers_ottoeject_and_a_racks(
     )
     assert bad.status == 400
     assert len(farm.racks) == 2  # nothing added for the refused one
+
+
+async def test_an_ottoeject_a_job_depends_on_does_not_change_under_it(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    await setup_ejection(hass, entry, empty_plates=[2, 3])
+    job = await start_one(hass, hass_client, entry)
+    assert job.store_shelf == 1  # reserved: the printer's, the rack's and the ejector's settings hold
+    client = await hass_client()
+    assert (await client.put("/api/print_farm/printers/1", json={"ottoeject_id": None})).status == 409
+    assert (await client.put("/api/print_farm/ottoracks/1", json={"ottoeject_id": None})).status == 409
+    assert (await client.delete("/api/print_farm/ottoeject/1")).status == 409
+    flow = await entry.start_subentry_reconfigure_flow(hass, "printer", "printer-1")
+    result = await hass.config_entries.subentries.async_configure(
+        flow["flow_id"],
+        {
+            "host": sim_printer["host"],
+            "serial": sim_printer["serial"],
+            "advanced": {"mqtt_port": sim_printer["mqtt_port"], "ftps_port": sim_printer["ftps_port"]},
+            "ejection": {"ottoeject": "none"},
+        },
+    )
+    assert result["errors"] == {"base": "ottoeject_in_use"}
+    flow = await entry.start_subentry_reconfigure_flow(hass, "rack", RACK)
+    result = await hass.config_entries.subentries.async_configure(
+        flow["flow_id"],
+        {"number_of_shelves": 4, "shelf_spacing_mm": 80, "bed_size": "256x256", "ottoeject": "none"},
+    )
+    assert result["errors"] == {"base": "ottoeject_in_use"}
+    # Renaming is not a change of OttoEject.
+    assert (await client.put("/api/print_farm/printers/1", json={"name": "Renamed"})).status == 200
+    assert entry.subentries["printer-1"].data["ottoeject"] == EJECTOR

@@ -317,6 +317,14 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
             data.setdefault(CONF_ACCESS_CODE, subentry.data[CONF_ACCESS_CODE])
             ejection, errors = _ejection_data(user_input)
             defaults = {**data, **ejection}
+            current = {key: subentry.data[key] for key in EJECTION_KEYS if key in subentry.data}
+            printer = entry.runtime_data.registry.get(subentry.subentry_id)
+            if (
+                ejection != current
+                and printer is not None
+                and entry.runtime_data.ejection.placement.in_use(printer_id=printer["id"]) is not None
+            ):
+                errors["base"] = "ottoeject_in_use"
             connection = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
             if data[CONF_SERIAL].strip().upper() != subentry.data[CONF_SERIAL]:
                 errors["base"] = "serial_fixed"
@@ -401,10 +409,16 @@ class RackSubentryFlow(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             data, errors = _rack_data(user_input)
+            farm = entry.runtime_data
+            rack_id = farm.rack_store.rack_id(subentry.subentry_id)
+            if (
+                data.get(CONF_OTTOEJECT) != subentry.data.get(CONF_OTTOEJECT)
+                and rack_id is not None
+                and farm.ejection.placement.in_use(rack_id=rack_id) is not None
+            ):
+                errors["base"] = "ottoeject_in_use"
             if not errors:
-                farm = entry.runtime_data
                 shelves = farm.rack_store.shelves(subentry.subentry_id)
-                rack_id = farm.rack_store.rack_id(subentry.subentry_id)
                 reserved = farm.jobs.store.reserved_shelves(rack_id) if rack_id is not None else set()
                 if any(
                     shelf.occupied or shelf.shelf_number in reserved

@@ -529,10 +529,12 @@ class Ejection(WorkflowDecisions):
             )
 
     async def _advance(self, job: PrintJob, wf: Workflow) -> None:
+        # Another printer waits for the ejector: a workflow under way (a paused one may never come).
         others = any(
             other.id != job.id
             and other.workflow is not None
             and not other.workflow.get("done")
+            and other.workflow.get("state") != PAUSED
             and other.workflow.get("ejector_id") == wf.ejector_id
             for other in self.jobs.store.jobs.values()
         )
