@@ -152,6 +152,23 @@ async def start_one(hass: HomeAssistant, hass_client: Any, entry: MockConfigEntr
     return jobs.store.jobs[job_id]
 
 
+async def ejecting(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    printer: dict[str, Any],
+    ejector: dict[str, Any],
+    macro: str,
+) -> tuple[MockConfigEntry, Any]:
+    """A farm of one printer whose one job printed, cooled, and whose OttoEject now runs `macro`."""
+    entry = ejection_entry([(printer, "P1")], ejector, shelves=4)
+    await setup_ejection(hass, entry, empty_plates=[2, 3])
+    job = await start_one(hass, hass_client, entry)
+    await finish_and_cool(hass, simulator, printer["serial"], job)
+    await until_running(simulator, ejector["id"], macro)
+    return entry, job
+
+
 @pytest.mark.parametrize("ends_while_down", [True, False], ids=["ends-while-down", "ends-after-restart"])
 async def test_a_restart_while_a_macro_runs_is_resolved_from_the_device(
     hass: HomeAssistant,
@@ -162,11 +179,7 @@ async def test_a_restart_while_a_macro_runs_is_resolved_from_the_device(
     ends_while_down: bool,
 ) -> None:
     """Home Assistant stops while a macro's acknowledgement is pending: never sent twice, never lost."""
-    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
-    await setup_ejection(hass, entry, empty_plates=[2, 3])
-    job = await start_one(hass, hass_client, entry)
-    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
-    await until_running(simulator, slow_ejector["id"], "EJECT_FROM_P1")
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "EJECT_FROM_P1")
     assert (job.workflow["step"], job.workflow["state"]) == ("eject", "sent")
     assert await hass.config_entries.async_unload(entry.entry_id)
     if ends_while_down:
@@ -196,11 +209,7 @@ async def test_a_step_the_device_cannot_vouch_for_waits_for_a_person(
 ) -> None:
     """Moonraker restarted while Home Assistant was down: its G-code store is empty, so nobody knows."""
     assert await async_setup_component(hass, REPAIRS_DOMAIN, {})
-    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
-    await setup_ejection(hass, entry, empty_plates=[2, 3])
-    job = await start_one(hass, hass_client, entry)
-    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
-    await until_running(simulator, slow_ejector["id"], "EJECT_FROM_P1")
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "EJECT_FROM_P1")
     assert await hass.config_entries.async_unload(entry.entry_id)
     await simulator.advance_ottoeject(slow_ejector["id"], 20)
     await simulator.stop_moonraker(slow_ejector["id"])
@@ -235,12 +244,8 @@ async def test_klipper_stopping_mid_macro_pauses_and_retry_sends_it_anew(
     sim_printer: dict[str, Any],
     slow_ejector: dict[str, Any],
 ) -> None:
-    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
-    await setup_ejection(hass, entry, empty_plates=[2, 3])
-    job = await start_one(hass, hass_client, entry)
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "EJECT_FROM_P1")
     client = await hass_client()
-    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
-    await until_running(simulator, slow_ejector["id"], "EJECT_FROM_P1")
     # While the workflow holds the ejector, a person's macro and a reserved shelf's change are refused.
     response = await client.post("/api/print_farm/ottoeject/1/macros", json={"macro": "OTTOEJECT_HOME"})
     assert response.status == 409, await response.text()
@@ -282,12 +287,9 @@ async def test_abort_leaves_the_plate_to_a_person(
     sim_printer: dict[str, Any],
     slow_ejector: dict[str, Any],
 ) -> None:
-    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
-    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
-    job = await start_one(hass, hass_client, entry)
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "OTTOEJECT_HOME")
+    farm = entry.runtime_data
     client = await hass_client()
-    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
-    await until_running(simulator, slow_ejector["id"], "OTTOEJECT_HOME")
     await simulator.set_klippy(slow_ejector["id"], "shutdown")
     await wait_until(hass, lambda: job.workflow["state"] == "paused")
     response = await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/abort")
@@ -433,11 +435,7 @@ async def test_an_ottoeject_that_goes_offline_mid_macro_pauses_its_workflow(
     sim_printer: dict[str, Any],
     slow_ejector: dict[str, Any],
 ) -> None:
-    entry = ejection_entry([(sim_printer, "P1")], slow_ejector, shelves=4)
-    await setup_ejection(hass, entry, empty_plates=[2, 3])
-    job = await start_one(hass, hass_client, entry)
-    await finish_and_cool(hass, simulator, sim_printer["serial"], job)
-    await until_running(simulator, slow_ejector["id"], "EJECT_FROM_P1")
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "EJECT_FROM_P1")
     await wait_until(hass, lambda: job.workflow["state"] == "sent")
     await asyncio.sleep(1.5)  # past the acknowledgement wait: the websocket follows the macro
     await simulator.stop_moonraker(slow_ejector["id"])
