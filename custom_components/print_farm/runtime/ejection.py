@@ -20,7 +20,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE
-from ..protocols.moonraker import EjectorState, MoonrakerError
+from ..protocols.moonraker import MoonrakerError
 from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 # tell, a person's retry sends it again (they looked).
 RETRY: Final = "retry"
 _IDLE: Final = frozenset({"Ready", "Idle"})
-_OFF: Final = frozenset({EjectorState.OFFLINE, EjectorState.ISSUE})
 _PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_ONLINE, "gcode_state"})
 
 
@@ -459,10 +458,20 @@ class Ejection(WorkflowDecisions):
                     job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", resume
                 )
                 return
-            if ejector.data is not None and ejector.state in _OFF and not watcher.connected:
-                # Moonraker is gone: whether the macro ends (or ended) can only be asked later.
-                await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
-                return
+            if not watcher.connected:
+                # The websocket is down or not up yet (it reconnects): ask Moonraker itself, every
+                # second meanwhile. No answer: Moonraker is gone, and the step is asked of it later.
+                try:
+                    idle = await ejector.client.idle_state()
+                except MoonrakerError:
+                    await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
+                    return
+                self._check(job, wf)
+                if idle in _IDLE:
+                    break
+                seen_running = True
+                await self._sleep(job, wf, 1.0)
+                continue
             idle = watcher.idle_state
             if idle == "Printing":
                 seen_running = True
