@@ -490,6 +490,8 @@ class PrinterFirmware:
             return f"invalid url {url!r}"
         plate = re.search(r"plate_(\d+)\.gcode", str(body.get("param", "")))
         mapping = body.get("ams_mapping")
+        if "ams_mapping2" in body and not _same_mapping(mapping, body["ams_mapping2"]):
+            mapping = None  # the two forms disagree: no tray can be trusted, as with a malformed one
         options = PrintOptions(
             plate=int(plate.group(1)) if plate else 1,
             subtask_name=str(body["subtask_name"]) if body.get("subtask_name") else None,
@@ -744,6 +746,25 @@ class PrinterFirmware:
     def _timestamp(self) -> float:
         """Unix time for timestamps in reports: simulated on the manual clock, real otherwise."""
         return self.now if self.manual_clock else time.time()
+
+
+def _same_mapping(mapping: Any, pairs: Any) -> bool:
+    """Whether `ams_mapping2` (unit and slot per filament) says what `ams_mapping` says."""
+    if not isinstance(mapping, list) or not isinstance(pairs, list) or len(mapping) != len(pairs):
+        return False
+    for code, pair in zip(mapping, pairs, strict=True):
+        if not isinstance(pair, dict) or not all(type(pair.get(key)) is int for key in ("ams_id", "slot_id")):
+            return False
+        unit, slot = pair["ams_id"], pair["slot_id"]
+        if unit == 255 and slot == 255:
+            decoded = -1
+        elif unit < 128:
+            decoded = unit * 4 + slot if 0 <= slot < 4 else -2
+        else:
+            decoded = unit if slot == 0 else -2
+        if decoded != code:
+            return False
+    return True
 
 
 def _stem(name: str) -> str:

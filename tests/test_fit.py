@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from custom_components.print_farm.protocols.bambu.client import ams_mapping2
 from custom_components.print_farm.protocols.bambu.models import canonical_model
 from custom_components.print_farm.rules.dispatch import ANY_BUSY, PrinterReadiness, plan
 from custom_components.print_farm.rules.fit import (
@@ -42,6 +43,20 @@ def test_the_mapping_has_one_entry_per_project_filament() -> None:
     assert ams_mapping([(2, "PLA", "#161616")], TRAYS) == [-1, 254]
     # The AMS before the external spool, lower slots first.
     assert ams_mapping([(1, "PLA", None)], TRAYS) == [0]
+
+
+def test_the_newer_form_names_unit_and_slot() -> None:
+    """`ams_mapping2`, sent beside `ams_mapping`: what H2 firmware reads."""
+    assert ams_mapping2([3, -1, 2, 128, 254, 255, 13]) == [
+        {"ams_id": 0, "slot_id": 3},
+        {"ams_id": 255, "slot_id": 255},
+        {"ams_id": 0, "slot_id": 2},
+        {"ams_id": 128, "slot_id": 0},
+        {"ams_id": 254, "slot_id": 0},
+        {"ams_id": 255, "slot_id": 0},
+        {"ams_id": 3, "slot_id": 1},
+    ]
+    assert ams_mapping2([]) == []
 
 
 def test_what_is_missing_is_said() -> None:

@@ -186,6 +186,7 @@ async def test_project_file_prints_to_finish(
                 "subtask_name": "cube",
                 "use_ams": True,
                 "ams_mapping": [2],
+                "ams_mapping2": [{"ams_id": 0, "slot_id": 2}],
                 "bed_levelling": True,
                 "timelapse": False,
             }
@@ -431,10 +432,23 @@ async def test_command_line_printers_persist_in_the_state_dir(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "mapping", [[7], [], ["0"], [-1]], ids=["empty-slot", "none", "malformed", "unused-only"]
+    ("mapping", "mapping2"),
+    [
+        ([7], None),
+        ([], None),
+        (["0"], None),
+        ([-1], None),
+        ([2], [{"ams_id": 0, "slot_id": 3}]),
+        ([2], [{"ams_id": 0, "slot_id": 6}]),
+    ],
+    ids=["empty-slot", "none", "malformed", "unused-only", "forms-disagree", "slot-out-of-range"],
 )
 async def test_an_unresolved_ams_mapping_hangs_the_print(
-    control: SimulatorControl, reports: Reports, p1s: dict[str, Any], mapping: list[Any]
+    control: SimulatorControl,
+    reports: Reports,
+    p1s: dict[str, Any],
+    mapping: list[Any],
+    mapping2: list[Any] | None,
 ) -> None:
     """As the printer does: it takes the command, then waits for a tray it cannot find."""
     serial = p1s["serial"]
@@ -448,6 +462,7 @@ async def test_an_unresolved_ams_mapping_hangs_the_print(
                 "url": "file:///sdcard/cube.gcode.3mf.gcode",
                 "use_ams": True,
                 "ams_mapping": mapping,
+                **({"ams_mapping2": mapping2} if mapping2 is not None else {}),
             }
         }
     )

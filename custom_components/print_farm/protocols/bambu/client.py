@@ -256,6 +256,7 @@ class BambuClient:
                 "subtask_name": _project_name(filename),
                 "use_ams": use_ams,
                 "ams_mapping": ams_mapping if ams_mapping is not None else [],
+                "ams_mapping2": ams_mapping2(ams_mapping or []),
                 "bed_leveling": bed_leveling,
                 "bed_levelling": bed_leveling,
                 "flow_cali": flow_cali,
@@ -469,6 +470,24 @@ async def probe(
         await client.stop()
     assert client.fingerprint is not None
     return client.fingerprint, client.version or parse_version({}, serial)
+
+
+def ams_mapping2(mapping: list[int]) -> list[dict[str, int]]:
+    """The newer form of an `ams_mapping` that H2 firmware reads (older firmware ignores it).
+
+    Each entry names its unit and slot: an AMS or AMS Lite tray `unit x 4 + slot` is
+    `{"ams_id": unit, "slot_id": slot}`, an AMS HT (128-135) or an external holder (254, 255) is
+    `{"ams_id": code, "slot_id": 0}`, an unused filament (-1) is `{"ams_id": 255, "slot_id": 255}`.
+    """
+    pairs = []
+    for code in mapping:
+        if code < 0:
+            pairs.append({"ams_id": 255, "slot_id": 255})
+        elif code < 128:
+            pairs.append({"ams_id": code // 4, "slot_id": code % 4})
+        else:
+            pairs.append({"ams_id": code, "slot_id": 0})
+    return pairs
 
 
 def _project_name(filename: str) -> str:
