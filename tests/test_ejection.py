@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import time
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
@@ -196,6 +198,48 @@ async def test_a_restart_while_a_macro_runs_is_resolved_from_the_device(
         "settle",
         *(step for step in ("home", "eject", "store", "grab", "load", "park")),
     ]
+    shelf = entry.runtime_data.racks[RACK].shelves[0]
+    assert (shelf.plate_state, shelf.print_job_id) == ("with_print", job.id)
+
+
+async def test_a_step_stored_as_sent_but_never_received_is_sent_once_after_a_restart(
+    hass: HomeAssistant,
+    hass_client: Any,
+    hass_storage: dict[str, Any],
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    slow_ejector: dict[str, Any],
+) -> None:
+    """Home Assistant stopped between storing STORE as sent and sending it: Moonraker's store shows it
+    never arrived (its newest entry before the send is there, the marker is not), so it is sent, once.
+    """
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, slow_ejector, "EJECT_FROM_P1")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await simulator.advance_ottoeject(slow_ejector["id"], 20)  # EJECT ends while Home Assistant is down
+    # What Home Assistant leaves when it dies right after storing the next step as sent: the store's
+    # newest entry as the anchor, the step `sent`, nothing on the wire.
+    async with aiohttp.ClientSession() as session:
+        url = f"http://{slow_ejector['host']}:{slow_ejector['port']}/server/gcode_store"
+        async with session.get(url, headers={"X-Api-Key": slow_ejector["api_key"]}) as response:
+            newest = (await response.json())["result"]["gcode_store"][-1]
+    stored = next(item for item in hass_storage["print_farm.jobs"]["data"]["jobs"] if item["id"] == job.id)
+    assert (stored["workflow"]["step"], stored["workflow"]["state"]) == ("eject", "sent")
+    stored["stage"] = "storing"
+    stored["workflow"].update(
+        step="store",
+        state="sent",
+        attempt=1,
+        sent_at=time.time(),
+        anchor={"time": newest["time"], "message": newest["message"]},
+        history=[*stored["workflow"]["history"], "eject"],
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    job = entry.runtime_data.jobs.store.jobs[job.id]
+    await drive(hass, simulator, slow_ejector["id"], lambda: job.status == "COMPLETED")
+    sent = await scripts(simulator, slow_ejector["id"])
+    assert [script.split(" ;")[0] for script in sent] == FULL_RUN  # each once: STORE sent after the restart
+    assert sent[2].endswith(f"; pf-step={job.id}-store-2")  # with a marker of its own
     shelf = entry.runtime_data.racks[RACK].shelves[0]
     assert (shelf.plate_state, shelf.print_job_id) == ("with_print", job.id)
 

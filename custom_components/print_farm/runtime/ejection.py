@@ -20,34 +20,28 @@ from homeassistant.exceptions import HomeAssistantError
 
 from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE
-from ..protocols.moonraker import MoonrakerError
 from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
 from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
 from ..rules.workflow import (
     COOL,
-    FAILED as OUTCOME_FAILED,
     GRAB,
     LOAD,
     PAUSED,
     POSITION,
     READY,
-    RECEIVED,
     SENT,
     SETTLE,
     STORE,
     Workflow,
-    anchor_of,
-    macro_name,
-    marker,
     positioning_gcode,
     release_temperature,
-    resolve,
     settle_seconds,
 )
 from .decisions import WorkflowDecisions
 from .jobs import JobManager
-from .ottoeject import EjectorBusyError, EjectorCommandError, EjectorCoordinator, EjectorUnknownMacroError
+from .macros import RETRY, MacroSteps
+from .ottoeject import EjectorCoordinator
 from .placement import Placement
 from .printer import PrinterCoordinator
 from .tracking import STAGE_CHANGED, STATUS_CHANGED
@@ -62,10 +56,6 @@ from .workflow_issues import (
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
-# A step whose state is RETRY is resolved from the device like SENT, but when the device cannot
-# tell, a person's retry sends it again (they looked).
-RETRY: Final = "retry"
-_IDLE: Final = frozenset({"Ready", "Idle"})
 _PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_ONLINE, "gcode_state"})
 
 
@@ -73,7 +63,7 @@ class _Stale(Exception):
     """The workflow changed under the step (retried, skipped, aborted): the step gives up."""
 
 
-class Ejection(WorkflowDecisions):
+class Ejection(WorkflowDecisions, MacroSteps):
     """Every plate's way from a finished print to the rack, and the shelves reserved for it."""
 
     def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry, jobs: JobManager) -> None:
@@ -86,6 +76,7 @@ class Ejection(WorkflowDecisions):
         self._wake: dict[int, asyncio.Event] = {}
         self._followed: dict[str, CALLBACK_TYPE] = {}
         self._held_printers: set[int] = set()  # printers holding a failed plate for a person
+        self._no_shelf: set[int] = set()  # finished jobs whose plate waits for a free shelf
         self._unsub_jobs: CALLBACK_TYPE | None = None
 
     # --- following ---------------------------------------------------------------------------
@@ -186,12 +177,16 @@ class Ejection(WorkflowDecisions):
         position = str(printer.subentry.data[CONF_POSITION]).strip()
         reservation = self.placement.reservation_of(job, ejector)
         if reservation is None:
-            LOGGER.warning(
-                "Job %s: %s has no free shelf and empty plate for its plate; a person takes it off",
-                job.id,
-                ejector.device_name,
-            )
+            if job.id not in self._no_shelf:  # said once; it begins when a shelf is freed
+                self._no_shelf.add(job.id)
+                LOGGER.warning(
+                    "Job %s: %s has no free shelf and empty plate for its plate; it waits for one "
+                    "(or for a person to take it off)",
+                    job.id,
+                    ejector.device_name,
+                )
             return
+        self._no_shelf.discard(job.id)
         job.ottoeject_id = ejector.ejector_id
         job.rack_id, job.store_shelf, job.grab_shelf = (
             reservation.rack_id,
@@ -208,6 +203,41 @@ class Ejection(WorkflowDecisions):
         )
         await self._save(job, wf)
         self._spawn(job.id)
+
+    @callback
+    def async_clear_plates(self) -> None:
+        """Begin the workflow of each plate an OttoEject could take off and nothing takes yet.
+
+        Called with each dispatch (a freed shelf, a printer's change): a finished job whose plate
+        found no shelf begins now if one is free; a finished print no job accounts for (it ended
+        while nobody watched) is given a job first, and its plate is then taken like any other.
+        """
+        farm = self.entry.runtime_data
+        taken = {
+            job.on_printer
+            for job in self.jobs.store.jobs.values()
+            if job.workflow is not None and not job.workflow.get("done")
+        }
+        for printer in farm.printers.values():
+            printer_id = printer.printer_id
+            if (
+                printer_id in taken
+                or printer_id in self._held_printers
+                or self.placement.ejector_of(printer) is None
+            ):
+                continue
+            job = self.jobs.store.active_job(printer_id)
+            if job is not None:
+                if job.stage == AWAITING_REMOVAL and job.workflow is None:
+                    self.entry.async_create_background_task(
+                        self.hass, self._async_begin(job), f"{DOMAIN} workflow of job {job.id}"
+                    )
+            elif (
+                self.jobs.store.bed_clear.get(printer_id) is False  # a print was seen (or known) to end
+                and printer.client.online
+                and printer.client.fields["gcode_state"] == "FINISH"
+            ):
+                self.jobs.async_adopt_plate(printer)
 
     @callback
     def async_resume(self) -> None:
@@ -301,13 +331,15 @@ class Ejection(WorkflowDecisions):
 
     async def _cool(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
         """Wait for the bed to reach the release temperature, at most the longest wait after FINISH."""
-        limit = self._release_temperature(job)
-        deadline = wf.finished_at + 60 * float(self.entry.runtime_data.settings[MAX_COOLING_MINUTES])
-        while True:
+        while True:  # the settings are read anew each time: a change applies to a plate cooling now
+            limit = self._release_temperature(job)
+            deadline = wf.finished_at + 60 * float(self.entry.runtime_data.settings[MAX_COOLING_MINUTES])
+            # An offline printer's last reading is stale, and nothing can be sent to it: wait for it.
+            online = printer.client.online
             bed = printer.client.fields.get("bed_temp")
-            if isinstance(bed, int | float) and printer.client.online and bed <= limit:
+            if online and isinstance(bed, int | float) and bed <= limit:
                 break
-            if time.time() >= deadline:
+            if online and time.time() >= deadline:
                 LOGGER.warning(
                     "Job %s: the bed of %s did not cool to %s °C in time (it reads %s); ejecting all the same",
                     job.id,
@@ -316,7 +348,7 @@ class Ejection(WorkflowDecisions):
                     bed,
                 )
                 break
-            await self._sleep(job, wf, deadline - time.time())
+            await self._sleep(job, wf, deadline - time.time() if online else None)
         await self._advance(job, wf)
 
     async def _position(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
@@ -329,6 +361,8 @@ class Ejection(WorkflowDecisions):
                 "printer got it is unknown",
             )
             return
+        while not printer.client.online:  # it went offline since it cooled: nothing is sent to it
+            await self._sleep(job, wf)
         gcode = str(printer.subentry.data.get(CONF_EJECT_GCODE) or positioning_gcode(printer.model))
         settle = printer.subentry.data.get(CONF_SETTLE)
         wf.state, wf.sent_at = SENT, time.time()
@@ -367,145 +401,6 @@ class Ejection(WorkflowDecisions):
             and (other_wf.settle_until or 0) <= now
         ]
         return not line or min(line)[1] == job.id
-
-    async def _macro(
-        self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator, ejector: EjectorCoordinator
-    ) -> None:
-        """Run the step's macro once and follow it to its end."""
-        shelf = wf.store_shelf if wf.step == STORE else wf.grab_shelf if wf.step == GRAB else None
-        try:
-            name = macro_name(ejector.templates, wf.step, position=wf.position, shelf=shelf)
-        except ValueError as err:
-            await self._pause(job, wf, str(err))
-            return
-        mark = marker(job.id, wf.step_id)
-        if wf.state in (SENT, RETRY):
-            try:
-                store = await ejector.client.gcode_store()
-            except MoonrakerError as err:
-                # Ask again on retry: nothing is sent before the device answers.
-                await self._pause(
-                    job, wf, f"cannot ask {ejector.device_name} whether it received {name}: {err}", SENT
-                )
-                return
-            self._check(job, wf)
-            outcome = resolve(store, mark, wf.anchor)
-            if outcome == RECEIVED:
-                await self._until_end(job, wf, ejector, name, seen_running=False)
-                return
-            if outcome == OUTCOME_FAILED:
-                await self._pause(
-                    job, wf, f"Klipper answered {name} with an error: retry sends it again", READY
-                )
-                return
-            if outcome is None and wf.state == SENT:
-                await self._pause(
-                    job,
-                    wf,
-                    f"{name} was sent, and {ejector.device_name} can no longer tell whether it received it "
-                    "(Moonraker restarted): look at the OttoEject, then skip the step if it was done, or retry "
-                    "to send it again",
-                    RETRY,
-                )
-                return
-        try:
-            anchor = anchor_of(await ejector.client.gcode_store())
-        except MoonrakerError:
-            anchor = None  # then a restart before the answer leaves the step to a person
-        self._check(job, wf)  # nothing changed meanwhile (a person's decision): from here no await
-        if wf.sent_at is not None:
-            wf.attempt += 1  # sent before (never received, failed, or a person said so): a new marker
-            mark = marker(job.id, wf.step_id)
-        wf.state, wf.sent_at, wf.anchor = SENT, time.time(), anchor
-        await self._save(job, wf)
-        try:
-            answer = await ejector.async_run_macro(name, marker=mark, job_id=job.id)
-        except (EjectorBusyError, EjectorUnknownMacroError, EjectorCommandError) as err:
-            # Refused before it was sent, or Klipper answered it with an error: sent anew on retry.
-            await self._pause(job, wf, str(err), READY)
-            return
-        except HomeAssistantError as err:  # the connection broke: whether it was received is asked
-            await self._pause(job, wf, str(err), SENT)
-            return
-        self._check(job, wf)
-        # Acknowledged: Klipper ran the script (its moves may still end), else follow its end.
-        await self._until_end(
-            job, wf, ejector, name, seen_running=not answer.acknowledged, answered=answer.acknowledged
-        )
-
-    async def _until_end(
-        self,
-        job: PrintJob,
-        wf: Workflow,
-        ejector: EjectorCoordinator,
-        name: str,
-        *,
-        seen_running: bool,
-        answered: bool = False,
-    ) -> None:
-        """Follow a received macro to its end, from Moonraker's websocket (Klipper's idle_timeout).
-
-        Klipper answers a script when its commands are queued; idle_timeout leaves "Printing" once
-        the moves are done, and only then is the step over (and the ejector free for the next).
-        """
-        watcher = ejector.watcher
-        while True:
-            if watcher.connected and watcher.klippy_state in ("shutdown", "error", "disconnected"):
-                # Klipper aborts a running script when it stops. Seen running: it did not end (sent
-                # anew on retry); found after a restart: it may have ended (asked again on retry).
-                resume = READY if seen_running or answered else SENT
-                await self._pause(
-                    job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", resume
-                )
-                return
-            if not watcher.connected:
-                # The websocket is down or not up yet (it reconnects): ask Moonraker itself, every
-                # second meanwhile. No answer: Moonraker is gone, and the step is asked of it later.
-                try:
-                    idle = await ejector.client.idle_state()
-                except MoonrakerError:
-                    await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
-                    return
-                self._check(job, wf)
-                if idle in _IDLE:
-                    break
-                seen_running = True
-                await self._sleep(job, wf, 1.0)
-                continue
-            idle = watcher.idle_state
-            if idle == "Printing":
-                seen_running = True
-            elif idle in _IDLE and await self._ended(ejector):  # asked now: the push may be late
-                break
-            await self._sleep(job, wf, 1.0 if answered else None)
-        ejector.client.forget_macro()
-        if not answered:  # its answer was not awaited: did Klipper answer it with an error?
-            try:
-                if (
-                    resolve(await ejector.client.gcode_store(), marker(job.id, wf.step_id), wf.anchor)
-                    == OUTCOME_FAILED
-                ):
-                    await self._pause(
-                        job, wf, f"Klipper answered {name} with an error: retry sends it again", READY
-                    )
-                    return
-            except MoonrakerError:
-                pass  # its end was seen; the store is only a second opinion
-            self._check(job, wf)
-        farm = self.entry.runtime_data
-        printer = farm.printer_by_id(job.printer_id)
-        if printer is None:
-            await self._pause(job, wf, "its printer is no longer part of the farm")
-            return
-        await self._step_done(job, wf, printer, ejector)
-
-    @staticmethod
-    async def _ended(ejector: EjectorCoordinator) -> bool:
-        """Whether Klipper runs nothing now, read from Moonraker (the websocket may lag a restart)."""
-        try:
-            return await ejector.client.idle_state() in _IDLE
-        except MoonrakerError:
-            return False
 
     async def _step_done(
         self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator, ejector: EjectorCoordinator

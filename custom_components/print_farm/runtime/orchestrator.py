@@ -184,6 +184,9 @@ class Orchestrator:
                 fit=lambda job, printer_id: placement.fit_of(job, printers[printer_id]),
             )
             self.waiting = decision.waiting
+            # Plates an OttoEject could take off and nothing takes yet (no shelf was free, or no job
+            # accounts for them): their workflows begin.
+            self.ejection.async_clear_plates()
             self.error = None
         except Exception as err:
             LOGGER.exception("Job dispatch failed")

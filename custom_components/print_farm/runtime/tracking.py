@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 from ..const import DOMAIN, LOGGER
 from ..protocols.bambu import FIELD_ONLINE, PRINTING_STATES
 from ..rules.jobs import (
+    AWAITING_REMOVAL,
     ENDED_UNSEEN,
     FAILED,
     PRINTING,
@@ -91,6 +92,22 @@ class PrintTracking:
         self._creating.add(printer.printer_id)
         self.hass.async_create_task(self._auto_create(printer, discovered_on_startup), eager_start=True)
 
+    @callback
+    def async_adopt_plate(self, printer: PrinterCoordinator) -> None:
+        """Give a finished print no job accounts for (it ended while nobody watched) a job of its own.
+
+        The job is created finished (`awaiting_removal`), so that the printer's OttoEject takes its
+        plate off like any other; the same setting as for prints started outside the farm applies.
+        """
+        if (
+            not self.entry.runtime_data.settings[AUTO_CREATE]
+            or printer.printer_id in self._starting
+            or printer.printer_id in self._creating
+        ):
+            return
+        self._creating.add(printer.printer_id)
+        self.hass.async_create_task(self._auto_create(printer, True, ended=True), eager_start=True)
+
     def _already_tracked(self, printer_id: int, seen: SeenPrint, window_s: int) -> bool:
         """Whether a job, or a deleted job's mark, already stands for the print a printer reports."""
         mark = self.store.dismissed.get(printer_id)
@@ -103,7 +120,9 @@ class PrintTracking:
             if job.printer_id == printer_id
         )
 
-    async def _auto_create(self, printer: PrinterCoordinator, discovered_on_startup: bool) -> None:
+    async def _auto_create(
+        self, printer: PrinterCoordinator, discovered_on_startup: bool, *, ended: bool = False
+    ) -> None:
         """Create the job; a failure is logged and retried on the next report, monitoring goes on."""
         try:
             if self.store.active_job(printer.printer_id) is not None:
@@ -125,20 +144,26 @@ class PrintTracking:
                 priority=1,
             )
             job.status = PRINTING
-            job.stage = STAGE_PAUSED if printer.client.fields["gcode_state"] == "PAUSE" else STAGE_PRINTING
+            if ended:
+                job.stage = AWAITING_REMOVAL
+            else:
+                job.stage = (
+                    STAGE_PAUSED if printer.client.fields["gcode_state"] == "PAUSE" else STAGE_PRINTING
+                )
             job.started_at = iso(started)
             job.seen_active = True
             job.job_name = job_name
             job.filename = filename
             job.remote_filename = filename
             job.printer_start_time = start
-            job.progress_percent = printer.client.fields["progress"] or 0
-            job.estimated_remaining_time = printer.client.fields["remaining_time"]
+            job.progress_percent = 100 if ended else printer.client.fields["progress"] or 0
+            job.estimated_remaining_time = 0 if ended else printer.client.fields["remaining_time"]
             job.customer_info = {
                 "auto_created": True,
                 "discovery_time": iso(now),
                 "printer_start_time": iso(dt_util.utc_from_timestamp(start)) if start else None,
                 "discovered_on_startup": discovered_on_startup,
+                **({"ended_unseen": True} if ended else {}),
             }
             await self.store.async_save()
         except Exception:
