@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
@@ -132,10 +134,16 @@ async def test_whole_print_through_entities(
     await wait_until(hass, lambda: client.fields["gcode_state"] == "PAUSE")
     assert hass.states.get("sensor.printer_1_status").state == "pause"
     assert hass.states.get("button.printer_1_resume_print").state != STATE_UNAVAILABLE
+    assert hass.states.get("sensor.printer_1_end_time").state == "unknown"  # it ends when resumed
     await hass.services.async_call(
         "button", "press", {"entity_id": "button.printer_1_resume_print"}, blocking=True
     )
     await wait_until(hass, lambda: client.fields["gcode_state"] == "RUNNING")
+    await hass.async_block_till_done()
+    end = dt_util.parse_datetime(hass.states.get("sensor.printer_1_end_time").state)
+    expected = dt_util.utcnow() + timedelta(minutes=client.fields["remaining_time"])
+    assert end is not None
+    assert abs((end - expected).total_seconds()) <= 60
     await simulator.advance(sim_printer["serial"], 4 * 3600)
     await wait_until(hass, lambda: client.fields["gcode_state"] == "FINISH")
     assert hass.states.get("sensor.printer_1_status").state == "finish"

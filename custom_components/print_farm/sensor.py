@@ -67,7 +67,9 @@ def _status(printer: PrinterCoordinator) -> str | None:
 def _end_time(printer: PrinterCoordinator) -> datetime | None:
     fields = printer.client.fields
     remaining = fields["remaining_time"]
-    if remaining is None or fields["gcode_state"] not in ("RUNNING", "PAUSE", "PREPARE"):
+    if remaining is None or fields["gcode_state"] not in ("RUNNING", "PREPARE"):
+        # Paused, the end is as far off as the person who resumes it: unknown, not a time that the
+        # pause leaves behind in the past.
         return None
     # Whole minutes: the printer reports minutes, so finer precision would only add writes.
     return (dt_util.utcnow() + timedelta(minutes=remaining)).replace(second=0, microsecond=0)
