@@ -88,3 +88,31 @@ async def test_diagnostics_hold_no_secret(
     assert sim_printer["serial"] not in text
     assert diagnostics["printers"][0]["online"] is True
     assert diagnostics["printers"][0]["subentry"]["access_code"] == "**REDACTED**"
+
+
+async def test_a_removed_printer_takes_its_repairs_with_it(
+    hass: HomeAssistant, simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
+    entry = await setup_farm(hass, sim_printer)
+    printer = next(iter(entry.runtime_data.printers.values()))
+    await simulator.set_access_code(sim_printer["serial"], "24681357")
+    await wait_until(hass, lambda: printer.client.connection == "auth_failed", timeout=30)
+    issue_id = f"access_code_refused_{printer.subentry.subentry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+    hass.config_entries.async_remove_subentry(entry, printer.subentry.subentry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.printers == {}
+    assert [key for key in ir.async_get(hass).issues if key[0] == DOMAIN] == []
+
+
+async def test_a_removed_farm_takes_its_repairs_with_it(
+    hass: HomeAssistant, simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
+    entry = await setup_farm(hass, sim_printer)
+    printer = next(iter(entry.runtime_data.printers.values()))
+    await simulator.set_access_code(sim_printer["serial"], "24681357")
+    await wait_until(hass, lambda: printer.client.connection == "auth_failed", timeout=30)
+    assert [key for key in ir.async_get(hass).issues if key[0] == DOMAIN] != []
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert [key for key in ir.async_get(hass).issues if key[0] == DOMAIN] == []

@@ -15,10 +15,16 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING or "homeassistant" in sys.modules:
-    from .integration import CONFIG_SCHEMA, async_setup, async_setup_entry, async_unload_entry
+    from .integration import (
+        CONFIG_SCHEMA,
+        async_remove_entry,
+        async_setup,
+        async_setup_entry,
+        async_unload_entry,
+    )
 
 # What Home Assistant looks up on an integration.
-__all__ = ["CONFIG_SCHEMA", "async_setup", "async_setup_entry", "async_unload_entry"]
+__all__ = ["CONFIG_SCHEMA", "async_remove_entry", "async_setup", "async_setup_entry", "async_unload_entry"]
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from .api import async_register_views
@@ -54,3 +54,11 @@ async def _async_entry_updated(hass: HomeAssistant, entry: PrintFarmConfigEntry)
 async def async_unload_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> bool:
     """Stop the farm."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
+    """The farm is removed: every repair it raised goes with it (they name its printers and jobs)."""
+    registry = ir.async_get(hass)
+    for domain, issue_id in list(registry.issues):
+        if domain == DOMAIN:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)

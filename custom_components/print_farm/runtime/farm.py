@@ -201,6 +201,7 @@ class PrintFarm:
             subentry = wanted.get(subentry_id)
             if subentry is None:
                 await printer.async_stop()
+                printer.async_forget_issues()
                 del self.printers[subentry_id]
                 await self.registry.async_remove(subentry_id)
             else:

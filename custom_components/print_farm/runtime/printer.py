@@ -38,6 +38,7 @@ from ..protocols.bambu import (
     upload,
 )
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
+from .workflow_issues import async_failed_plate_cleared
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
@@ -265,6 +266,13 @@ class PrinterCoordinator:
         elif connection is ConnectionState.CONNECTED:
             ir.async_delete_issue(self.hass, DOMAIN, auth_issue)
             ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
+
+    @callback
+    def async_forget_issues(self) -> None:
+        """The printer left the farm: the repairs that named it go with it."""
+        for kind in ("access_code_refused", "certificate_changed", "signed_commands"):
+            ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.subentry.subentry_id}")
+        async_failed_plate_cleared(self.hass, self.printer_id)
 
     @property
     def requires_signing(self) -> bool:
