@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 from homeassistant.components.repairs import DOMAIN as REPAIRS_DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -116,3 +117,21 @@ async def test_a_removed_farm_takes_its_repairs_with_it(
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert [key for key in ir.async_get(hass).issues if key[0] == DOMAIN] == []
+
+
+async def test_an_access_code_refused_on_upload_raises_the_repair(
+    hass: HomeAssistant, hass_client: Any, simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
+    """The upload's login is refused: the answer says why (not "offline"), and the repair asks for the code."""
+    entry = await setup_farm(hass, sim_printer)
+    printer = next(iter(entry.runtime_data.printers.values()))
+    await simulator.set_access_code(sim_printer["serial"], "24681357")
+    client = await hass_client()
+    form = aiohttp.FormData()
+    form.add_field("file", b"G28\n", filename="cube.gcode")
+    response = await client.post("/api/print_farm/printers/1/upload", data=form)
+    assert response.status == 502
+    assert "refused the LAN access code" in (await response.json())["message"]
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"access_code_refused_{printer.subentry.subentry_id}")
+    assert issue is not None
+    assert issue.is_fixable

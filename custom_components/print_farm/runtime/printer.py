@@ -239,16 +239,7 @@ class PrinterCoordinator:
             "subentry_id": self.subentry.subentry_id,
         }
         if connection is ConnectionState.AUTH_FAILED:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                auth_issue,
-                data=data,
-                is_fixable=True,
-                severity=ir.IssueSeverity.ERROR,
-                translation_key="access_code_refused",
-                translation_placeholders={"name": self.name},
-            )
+            self._raise_auth_issue()
         elif connection is ConnectionState.CERTIFICATE_CHANGED:
             ir.async_create_issue(
                 self.hass,
@@ -266,6 +257,20 @@ class PrinterCoordinator:
         elif connection is ConnectionState.CONNECTED:
             ir.async_delete_issue(self.hass, DOMAIN, auth_issue)
             ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
+
+    @callback
+    def _raise_auth_issue(self) -> None:
+        """Ask for the new access code (the repair flow checks it against the printer)."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"access_code_refused_{self.subentry.subentry_id}",
+            data={"entry_id": self.entry.entry_id, "subentry_id": self.subentry.subentry_id},
+            is_fixable=True,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="access_code_refused",
+            translation_placeholders={"name": self.name},
+        )
 
     @callback
     def async_forget_issues(self) -> None:
@@ -364,4 +369,11 @@ class PrinterCoordinator:
                 )
             )
         except BambuAuthError as err:
-            raise BambuConnectionError(str(err)) from err
+            # The code changed (LAN mode switched off and on) while MQTT kept its session: the same
+            # repair as a refused MQTT login asks for the new one.
+            self._raise_auth_issue()
+            raise PrinterCommandError(
+                translation_domain=DOMAIN,
+                translation_key="access_code_refused",
+                translation_placeholders={"name": self.name},
+            ) from err
