@@ -47,7 +47,7 @@ from .rules.books.records import IN_PROGRESS, Spool
 from .rules.books.runs import Books
 from .runtime.farm import PrintFarmConfigEntry
 from .runtime.ottoeject import EjectorCoordinator
-from .runtime.printer import PrinterCoordinator
+from .runtime.printer import FIELD_UPLOAD, PrinterCoordinator
 from .runtime.production import ProductionManager
 from .runtime.rack import RackCoordinator
 
@@ -163,6 +163,14 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         fields=frozenset({"remaining_time", "gcode_state"}),
         value_fn=_end_time,
+    ),
+    PrinterSensorDescription(
+        key="upload_progress",
+        translation_key="upload_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        fields=frozenset({FIELD_UPLOAD}),
+        value_fn=lambda printer: printer.upload[1] if printer.upload else None,
+        attributes_fn=lambda printer: {"file": printer.upload[0] if printer.upload else None},
     ),
     PrinterSensorDescription(
         key="current_file",

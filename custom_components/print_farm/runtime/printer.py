@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 type FieldListener = Callable[[], None]
 FIELD_SIGNING: Final = "signing_required"
+# Not a field of the printer's reports: a file on its way to the printer (its entities follow it).
+FIELD_UPLOAD: Final = "upload"
 
 
 class PrinterUnavailableError(HomeAssistantError):
@@ -112,6 +114,7 @@ class PrinterCoordinator:
         self._applied = (dict(data), subentry.title)
         # Listeners by the field they read, so a report wakes only the entities it concerns.
         self._listeners: dict[FieldListener, frozenset[str]] = {}
+        self.upload: tuple[str, int] | None = None  # a file on its way here: (name, percent sent)
         self._by_field: dict[str, list[FieldListener]] = {}
         self._remove_client_listener: CALLBACK_TYPE | None = None
 
@@ -259,6 +262,14 @@ class PrinterCoordinator:
             ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
 
     @callback
+    def _set_upload(self, name: str | None, percent: int | None) -> None:
+        """A file on its way to the printer (its name and percent sent), or None when none is."""
+        upload = None if name is None or percent is None else (name, percent)
+        if upload != self.upload:
+            self.upload = upload
+            self._on_change(frozenset({FIELD_UPLOAD}))
+
+    @callback
     def _raise_auth_issue(self) -> None:
         """Ask for the new access code (the repair flow checks it against the printer)."""
         ir.async_create_issue(
@@ -355,6 +366,16 @@ class PrinterCoordinator:
         """Send a local file to the printer's storage over FTPS; return its size."""
         data = self.subentry.data
         LOGGER.debug("Uploading %s to %s as %s", local.name, self.name, remote_name)
+        shown = -1
+
+        def progress(sent: int, total: int) -> None:  # in the executor's thread
+            nonlocal shown
+            percent = 100 * sent // total if total else 100
+            if percent != shown:  # at most 101 changes, whatever the size
+                shown = percent
+                self.hass.loop.call_soon_threadsafe(self._set_upload, remote_name, percent)
+
+        self._set_upload(remote_name, 0)
         try:
             return await self.hass.async_add_executor_job(
                 lambda: upload(
@@ -366,6 +387,7 @@ class PrinterCoordinator:
                     port=data.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT),
                     fingerprint=data.get(CONF_FINGERPRINT),
                     deadline=3600,
+                    progress=progress,
                 )
             )
         except BambuAuthError as err:
@@ -377,3 +399,6 @@ class PrinterCoordinator:
                 translation_key="access_code_refused",
                 translation_placeholders={"name": self.name},
             ) from err
+        finally:
+            # The progress the executor queued ran before this task resumed: this comes last.
+            self._set_upload(None, None)
