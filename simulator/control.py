@@ -120,6 +120,13 @@ class SimulatorControl:
         """Restart the printer's mosquitto only."""
         return await self._action(serial, "broker/restart")
 
+    async def foreign_answer(
+        self, serial: str, command: str, sequence_id: str, result: str = "success", reason: str = ""
+    ) -> dict[str, Any]:
+        """Make the printer answer another LAN client's command (its echo, on the report topic)."""
+        body = {"command": command, "sequence_id": sequence_id, "result": result, "reason": reason}
+        return await self._action(serial, "foreign_answer", body)
+
     async def start_print(self, serial: str, file: str) -> dict[str, Any]:
         """Start printing a stored file as if from the printer's screen."""
         return await self._action(serial, "start", {"file": file})

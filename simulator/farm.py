@@ -17,6 +17,9 @@ Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 40
     POST   /printers/{serial}/access_code     {access_code} -> info
     POST   /printers/{serial}/latency         {seconds} -> info
     POST   /printers/{serial}/certificate     -> {fingerprint}
+    POST   /printers/{serial}/foreign_answer  {command, sequence_id, result?, reason?} -> {published}
+                                              (the answer to another LAN client's command, on the
+                                              report topic; result "success" unless given)
 
     GET    /ottoejects                        every OttoEject's info
     POST   /ottoejects                        {name?, printers? ["P1","P2"], slots? 6, macro_seconds? 20,
@@ -606,6 +609,18 @@ def make_app(farm: Farm) -> web.Application:
     @action("certificate")
     async def certificate(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
         return {"fingerprint": await printer.replace_certificate()}
+
+    @action("foreign_answer")
+    async def foreign_answer(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        command, sequence_id = body.get("command"), body.get("sequence_id")
+        result, reason = body.get("result", "success"), body.get("reason", "")
+        if not all(isinstance(value, str) for value in (command, sequence_id, result, reason)):
+            raise _error(
+                web.HTTPBadRequest, "'command', 'sequence_id', 'result' and 'reason' must be strings"
+            )
+        if not printer.online:
+            raise _error(web.HTTPConflict, "the printer is offline")
+        return {"published": printer.firmware.answer_another_client(command, sequence_id, result, reason)}
 
     @action("broker/restart")
     async def restart_broker(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:

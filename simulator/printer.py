@@ -63,6 +63,8 @@ class ModelSpec:
     serial_prefix: str
     report_style: str  # "delta" (P1/A1) or "full" (X1)
     firmware: str
+    # project_file's url: file:///sdcard/<file> (X1, P1, A1) or only ftp:///<file> (newer models).
+    sdcard_url: bool = True
 
 
 MODELS: Final = {
@@ -75,6 +77,7 @@ MODELS: Final = {
         ModelSpec("X1E", "C13", "Bambu Lab X1E", "03W00X", "full", "01.09.00.01"),
         ModelSpec("A1", "N2S", "Bambu Lab A1", "03919A", "delta", "01.05.00.00"),
         ModelSpec("A1 mini", "N1", "Bambu Lab A1 mini", "0309DA", "delta", "01.05.00.00"),
+        ModelSpec("H2D", "O1D", "Bambu Lab H2D", "09400A", "delta", "01.01.02.07", sdcard_url=False),
     )
 }
 
@@ -454,6 +457,20 @@ class PrinterFirmware:
         result = "success" if reason is None else "failed"
         self._publish({kind: {**body, "result": result, "reason": reason or ""}})
 
+    def answer_another_client(self, command: str, sequence_id: str, result: str, reason: str = "") -> bool:
+        """Publish the answer to a command another LAN client sent (Bambu Studio, Handy...).
+
+        Every client on the report topic hears it, as on a real printer. False if the broker is out of reach.
+        """
+        body = {
+            "command": command,
+            "sequence_id": sequence_id,
+            "param": "",
+            "result": result,
+            "reason": reason,
+        }
+        return self._publish({"print": body})
+
     def _handle_print(self, body: dict[str, Any]) -> None:
         command = body.get("command")
         reason: str | None = None
@@ -488,6 +505,8 @@ class PrinterFirmware:
         name = _storage_name(url)
         if not name:
             return f"invalid url {url!r}"
+        if not self.spec.sdcard_url and not url.startswith("ftp:///"):
+            return f"invalid url {url!r}: the {self.spec.name} reads ftp:///<file>"
         plate = re.search(r"plate_(\d+)\.gcode", str(body.get("param", "")))
         mapping = body.get("ams_mapping")
         if "ams_mapping2" in body and not _same_mapping(mapping, body["ams_mapping2"]):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from custom_components.print_farm.rules.files import sanitize_filename
 from custom_components.print_farm.rules.jobs import (
     Dismissed,
     PrintJob,
@@ -123,3 +124,17 @@ def test_an_unseen_end_is_what_the_last_report_knew() -> None:
 def test_iso_treats_a_naive_instant_as_utc() -> None:
     assert iso(datetime(2026, 1, 1, 10, 0)) == "2026-01-01T10:00:00.000Z"
     assert iso(datetime(2026, 1, 1, 10, 0, tzinfo=UTC)) == "2026-01-01T10:00:00.000Z"
+
+
+def test_names_that_are_not_ascii_stay_distinct_on_the_printer() -> None:
+    """Two CJK names no longer collapse to `gcode.3mf` (one overwriting the other on the printer)."""
+    cube, sphere = sanitize_filename("立方体.gcode.3mf"), sanitize_filename("球体.gcode.3mf")
+    assert cube != sphere
+    assert cube.endswith(".gcode.3mf")
+    assert cube.isascii()
+    assert sphere.isascii()
+    assert sanitize_filename("立方体.gcode.3mf") == cube  # sent again, it replaces only itself
+    assert sanitize_filename("Würfel.gcode.3mf") != sanitize_filename("Wurfel.gcode.3mf")
+    assert sanitize_filename("Wurfel.gcode.3mf") == "Wurfel.gcode.3mf"  # ASCII names as they were
+    assert sanitize_filename("кубик.3mf").endswith(".3mf")
+    assert sanitize_filename("../../x.gcode") == "x.gcode"

@@ -77,6 +77,52 @@ def test_delta_changes_only_what_it_says() -> None:
     assert state.fields["stage"] == "idle"
 
 
+def _tray(tray_id: str, material: str, color: str) -> dict[str, Any]:
+    return {"id": tray_id, "remain": 80, "k": 0.02, "tray_type": material, "tray_color": color}
+
+
+def test_ams_delta_updates_trays_field_by_field() -> None:
+    """A P1 delta names one tray and its changed keys; every other unit, tray and key stays."""
+    state = PrinterState()
+    units = [
+        {"id": "0", "humidity": "4", "tray": [_tray("0", "PLA", "FF0000FF"), _tray("1", "PETG", "00FF00FF")]},
+        {"id": "1", "humidity": "3", "tray": [_tray("0", "ABS", "0000FFFF"), _tray("1", "ASA", "FFFFFFFF")]},
+    ]
+    state.merge({"command": "push_status", "msg": 0, "ams": {"ams": units, "tray_now": "1"}})
+    trays = state.fields["trays"]
+    assert [tray.code for tray in trays] == [0, 1, 4, 5]
+
+    delta = {
+        "command": "push_status",
+        "msg": 1,
+        "ams": {"ams": [{"id": "1", "tray": [{"id": "0", "remain": 35}]}]},
+    }
+    assert state.merge(delta) == frozenset()
+    assert state.fields["trays"] == trays
+    assert state.raw["ams"]["ams"] == [
+        units[0],
+        {**units[1], "tray": [{**units[1]["tray"][0], "remain": 35}, units[1]["tray"][1]]},
+    ]
+    assert state.raw["ams"]["tray_now"] == "1"
+
+    # A changed colour in a delta changes that tray only.
+    assert state.merge(
+        {"msg": 1, "ams": {"ams": [{"id": "0", "tray": [{"id": "1", "tray_color": "000000FF"}]}]}}
+    ) == {
+        "trays",
+        "filament",
+    }
+    assert [(tray.code, tray.color) for tray in state.fields["trays"]] == [
+        (0, "#FF0000"),
+        (1, "#000000"),
+        (4, "#0000FF"),
+        (5, "#FFFFFF"),
+    ]
+    # A full report is the whole truth: a unit it leaves out was unplugged.
+    state.merge({"command": "push_status", "msg": 0, "ams": {"ams": units[:1], "tray_now": "1"}})
+    assert [tray.code for tray in state.fields["trays"]] == [0, 1]
+
+
 def test_ssdp_notify() -> None:
     message = (
         b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1990\r\nLocation: 192.0.2.7\r\n"

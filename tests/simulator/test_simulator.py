@@ -239,6 +239,38 @@ async def test_project_file_of_a_missing_file_fails(control: SimulatorControl, r
     assert err.value.status == 409
 
 
+async def test_h2d_reads_project_files_from_ftp_urls(control: SimulatorControl) -> None:
+    h2d = await control.add_printer("H2D")
+    reports = Reports(h2d)
+    assert not (await reports.connect()).is_failure
+    try:
+        await control.put_file(h2d["serial"], "cube.gcode.3mf", GCODE)
+        for sequence, url, result in (
+            ("1", "file:///sdcard/cube.gcode.3mf", "failed"),
+            ("2", "ftp:///cube.gcode.3mf", "success"),
+        ):
+            reports.request({"print": {"sequence_id": sequence, "command": "project_file", "url": url}})
+            answer = (await reports.next(_is_answer("project_file")))["print"]
+            assert (answer["sequence_id"], answer["result"]) == (sequence, result)
+        assert (await control.printer(h2d["serial"]))["state"]["gcode_state"] == "PREPARE"
+    finally:
+        await reports.close()
+        await control.remove_printer(h2d["serial"])
+
+
+async def test_answers_to_another_clients_commands(control: SimulatorControl, reports: Reports) -> None:
+    await control.foreign_answer(reports.serial, "pause", "77", "failed", "the printer is not printing")
+    answer = (await reports.next(_is_answer("pause")))["print"]
+    assert (answer["sequence_id"], answer["result"], answer["reason"]) == (
+        "77",
+        "failed",
+        "the printer is not printing",
+    )
+    with pytest.raises(SimulatorError) as err:
+        await control._action(reports.serial, "foreign_answer", {"command": "pause"})
+    assert err.value.status == 400
+
+
 async def test_pause_resume_and_stop(
     control: SimulatorControl, reports: Reports, p1s: dict[str, Any]
 ) -> None:

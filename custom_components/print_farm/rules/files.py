@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -17,17 +18,21 @@ class BadFileName(ValueError):
 def sanitize_filename(name: str, extensions: tuple[str, ...] = PRINTABLE_EXTENSIONS) -> str:
     """Return a safe file name (no path, no control characters) that keeps a printable extension.
 
-    Raises BadFileName when nothing usable is left or the extension is not one of `extensions`.
+    The printers' storage gets ASCII names: other letters are transliterated ("ü" to "u") or
+    dropped, and a name that was not ASCII gains a short hash of the original, so that two names
+    stay two files (the same name always gets the same hash: sent again, it replaces only itself).
+    Raises BadFileName when the extension is not one of `extensions`.
     """
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    base = _UNSAFE.sub("_", base).strip(" .")
-    lowered = base.lower()
-    extension = next((ext for ext in extensions if lowered.endswith(ext)), None)
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")
+    extension = next((ext for ext in extensions if base.lower().endswith(ext)), None)
     if extension is None:
         raise BadFileName(f"'{name}' is not a printable file (expected {', '.join(extensions)})")
-    stem = base[: len(base) - len(extension)].strip(" ._") or "print"
-    return stem[: MAX_NAME_LENGTH - len(extension)] + base[len(base) - len(extension) :]
+    original, suffix = base[: len(base) - len(extension)], base[len(base) - len(extension) :]
+    stem = unicodedata.normalize("NFKD", original).encode("ascii", "ignore").decode()
+    stem = _UNSAFE.sub("_", stem).strip(" ._") or "print"
+    tag = "" if original.isascii() else "-" + hashlib.sha256(original.encode()).hexdigest()[:8]
+    suffix = suffix if suffix.isascii() else extension
+    return stem[: MAX_NAME_LENGTH - len(extension) - len(tag)] + tag + suffix
 
 
 def format_size(size: int) -> str:

@@ -3,6 +3,7 @@
 from .client import (
     DEFAULT_MQTT_PORT,
     FIELD_CONNECTION,
+    FIELD_CURRENT,
     FIELD_ONLINE,
     FIELD_VERSION,
     BambuClient,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_FTPS_PORT",
     "DEFAULT_MQTT_PORT",
     "FIELD_CONNECTION",
+    "FIELD_CURRENT",
     "FIELD_ONLINE",
     "FIELD_VERSION",
     "GCODE_STATES",

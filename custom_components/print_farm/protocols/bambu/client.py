@@ -13,6 +13,7 @@ from enum import StrEnum
 import itertools
 import json
 import logging
+import random
 import time
 from typing import Any, Final
 
@@ -27,6 +28,7 @@ from .errors import (
     BambuSerialError,
     BambuTimeoutError,
 )
+from .models import model_from_serial, project_file_url
 from .state import PrinterState, PrinterVersion, parse_version
 from .tls import make_context
 
@@ -42,11 +44,19 @@ DEFAULT_MQTT_PORT: Final = 8883
 WATCHDOG_SECONDS: Final = 60.0
 PUSHALL_MIN_INTERVAL: Final = 300.0
 ACK_TIMEOUT: Final = 10.0
+# Reconnects wait 1 s, then twice as long each time, up to a minute.
+RECONNECT_MIN_DELAY: Final = 1.0
+RECONNECT_MAX_DELAY: Final = 60.0
+# Sequence ids start at a random number below this, so that ours seldom meet another client's.
+_SEQUENCE_BASES: Final = 1 << 30
 # MQTT 3.1.1 CONNACK 4 and 5, as paho 2 names them.
 _AUTH_REASONS: Final = frozenset({"Bad user name or password", "Not authorized"})
 # Changed-field names for connection facts, next to the report fields.
 FIELD_ONLINE: Final = "online"
 FIELD_CONNECTION: Final = "connection"
+# The fields hold a status report received on the current connection (after a reconnect, the
+# first messages may come before the pushall's answer: until then the fields are the old ones).
+FIELD_CURRENT: Final = "current"
 FIELD_VERSION: Final = "version"
 PUSHALL: Final = {"pushing": {"sequence_id": "0", "command": "pushall"}}
 GET_VERSION: Final = {"info": {"sequence_id": "0", "command": "get_version"}}
@@ -80,8 +90,12 @@ class BambuClient:
         fingerprint: str | None = None,
         watchdog: float = WATCHDOG_SECONDS,
         ack_timeout: float = ACK_TIMEOUT,
+        reconnect_delay: tuple[float, float] = (RECONNECT_MIN_DELAY, RECONNECT_MAX_DELAY),
     ) -> None:
-        """Prepare a client; nothing connects until start()."""
+        """Prepare a client; nothing connects until start().
+
+        reconnect_delay: the first and the longest wait between connection attempts (seconds).
+        """
         self.host = host
         self.serial = serial
         self.port = port
@@ -93,6 +107,7 @@ class BambuClient:
         self._thread_version: PrinterVersion | None = None
         self.connection = ConnectionState.STOPPED
         self.online = False
+        self.current = False  # see FIELD_CURRENT
         # The fingerprint a refused certificate had, for the repair that offers to trust it.
         self.presented_fingerprint: str | None = None
         self._loop = loop
@@ -100,9 +115,12 @@ class BambuClient:
         self._context = make_context(serial, fingerprint)
         self.watchdog = watchdog
         self._ack_timeout = ack_timeout
+        self._reconnect_delay = reconnect_delay
         self._listeners: list[ChangeListener] = []
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._sequence = itertools.count(1)
+        # Sequence id -> (command, its future). Bambu Studio, Handy and other LAN clients number
+        # their commands too, and their echoes reach us: an echo answers ours only when both match.
+        self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._sequence = itertools.count(random.randrange(1, _SEQUENCE_BASES))
         self._last_message = 0.0
         self._last_pushall = -PUSHALL_MIN_INTERVAL
         self._last_probe = -watchdog
@@ -118,6 +136,11 @@ class BambuClient:
         """The pinned certificate fingerprint (the first one seen when none was given)."""
         return self._context.fingerprint
 
+    @property
+    def model(self) -> str | None:
+        """The model the printer reported, else the one its serial number's prefix names."""
+        return (self.version.model if self.version else None) or model_from_serial(self.serial)
+
     def add_listener(self, listener: ChangeListener) -> Callable[[], None]:
         """Call listener(changed_fields) in the loop after every change; return the remover."""
         self._listeners.append(listener)
@@ -126,7 +149,7 @@ class BambuClient:
     # --- lifecycle (event loop) ---------------------------------------------------------
 
     def start(self) -> None:
-        """Start connecting in the background; reconnects back off from 1 s to 60 s."""
+        """Start connecting in the background; reconnects back off from 1 s, doubling, to 60 s."""
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"print_farm_{self.serial}_{id(self):x}",
@@ -134,7 +157,8 @@ class BambuClient:
         )
         client.username_pw_set(USERNAME, self._access_code)
         client.tls_set_context(self._context)
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        # paho annotates whole seconds, and waits any number of seconds.
+        client.reconnect_delay_set(*self._reconnect_delay)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -153,7 +177,7 @@ class BambuClient:
         client.disconnect()
         # Joining the thread can take up to a second (paho's reconnect wait).
         await self._loop.run_in_executor(None, client.loop_stop)
-        for future in self._pending.values():
+        for _, future in self._pending.values():
             if not future.done():
                 future.set_exception(BambuConnectionError("client stopped"))
         self._pending.clear()
@@ -161,6 +185,7 @@ class BambuClient:
             self._first_report.set_exception(BambuConnectionError("client stopped"))
             self._first_report.exception()  # nobody may be waiting: mark it retrieved
         self.online = False
+        self.current = False
         self.connection = ConnectionState.STOPPED
 
     async def wait_for_first_report(self, timeout: float) -> None:
@@ -193,7 +218,8 @@ class BambuClient:
         if self.online and silence > self.watchdog:
             _LOGGER.debug("%s: no message for %.0f s, offline", self.serial, silence)
             self.online = False
-            self._notify(frozenset({FIELD_ONLINE}))
+            self.current = False
+            self._notify(frozenset({FIELD_ONLINE, FIELD_CURRENT}))
             # The 5-minute rule keeps a printer that is really gone from being flooded.
             self.request_full_report()
 
@@ -243,7 +269,8 @@ class BambuClient:
         """Start a file that is on the printer's storage.
 
         A sliced project (.3mf) starts with project_file and its options; plain G-code with
-        gcode_file, which is how the printers take it.
+        gcode_file, which is how the printers take it. The project's url takes the form the
+        printer's model reads (`models.project_file_url`): the model it reported, else its serial's.
         """
         if not filename.lower().endswith(".3mf"):
             await self._command({"command": "gcode_file", "param": f"/sdcard/{filename}"})
@@ -252,7 +279,7 @@ class BambuClient:
             {
                 "command": "project_file",
                 "param": f"Metadata/plate_{plate}.gcode",
-                "url": f"file:///sdcard/{filename}",
+                "url": project_file_url(self.model, filename),
                 "subtask_name": _project_name(filename),
                 "use_ams": use_ams,
                 "ams_mapping": ams_mapping if ams_mapping is not None else [],
@@ -277,7 +304,7 @@ class BambuClient:
             raise BambuConnectionError("the printer is offline")
         sequence = str(next(self._sequence))
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
-        self._pending[sequence] = future
+        self._pending[sequence] = (body["command"], future)
         try:
             self._publish({"print": {**body, "sequence_id": sequence}})
             async with asyncio.timeout(self._ack_timeout):
@@ -313,6 +340,9 @@ class BambuClient:
             return
         self.connection = connection
         changed = {FIELD_CONNECTION}
+        if self.current:  # a new connection, or none: its status report is still to come
+            self.current = False
+            changed.add(FIELD_CURRENT)
         if connection is not ConnectionState.CONNECTED and self.online:
             self.online = False
             changed.add(FIELD_ONLINE)
@@ -328,14 +358,24 @@ class BambuClient:
             self._first_report.exception()  # retrieved even if nobody waits
 
     def _resolve_ack(self, sequence: str, reply: dict[str, Any]) -> None:
-        future = self._pending.get(sequence)
-        if future is not None and not future.done():
+        pending = self._pending.get(sequence)
+        if pending is None:
+            return
+        command, future = pending
+        # Another client's command may carry our number: its echo is not our answer.
+        if reply.get("command") == command and not future.done():
             future.set_result(reply)
 
     # --- paho callbacks, in paho's thread -----------------------------------------------
 
     def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
         self._context.last_error = None
+        # Each attempt shows as connecting, and a failed one as disconnected: the backoff is visible.
+        self._loop.call_soon_threadsafe(self._attempting)
+
+    def _attempting(self) -> None:
+        if self._mqtt is not None:
+            self._set_connection(ConnectionState.CONNECTING)
 
     def _on_connect(
         self,
@@ -368,6 +408,8 @@ class BambuClient:
             _LOGGER.warning("%s: %s; not connecting", self.serial, error)
             client.disconnect()  # a changed certificate needs the user's decision
             self._loop.call_soon_threadsafe(self._certificate_refused, error)
+        else:
+            self._loop.call_soon_threadsafe(self._disconnected)
 
     def _certificate_refused(self, error: BambuCertificateError) -> None:
         self._cert_error = error
@@ -381,7 +423,8 @@ class BambuClient:
         self._loop.call_soon_threadsafe(self._disconnected)
 
     def _disconnected(self) -> None:
-        if self.connection is ConnectionState.CONNECTED:
+        # A refused login or certificate stays as it is: it says why no attempt follows.
+        if self.connection in (ConnectionState.CONNECTED, ConnectionState.CONNECTING):
             self._set_connection(ConnectionState.DISCONNECTED)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -414,6 +457,8 @@ class BambuClient:
                 if changed := self.state.merge(report):
                     values = self.state.fields
                     updates = {name: values[name] for name in changed}
+                if not self.current:
+                    updates[FIELD_CURRENT] = True
             elif "sequence_id" in report:  # the echo of one of our commands
                 self._loop.call_soon_threadsafe(self._resolve_ack, str(report["sequence_id"]), report)
         info = payload.get("info")
@@ -428,6 +473,11 @@ class BambuClient:
 
     def _report_received(self, updates: dict[str, Any]) -> None:
         changed = frozenset(updates)
+        if updates.pop(FIELD_CURRENT, False):
+            if self.current or self.connection is not ConnectionState.CONNECTED:
+                changed -= {FIELD_CURRENT}
+            else:
+                self.current = True
         if FIELD_VERSION in updates:
             self.version = updates.pop(FIELD_VERSION)
             self._version_known.set()

@@ -21,6 +21,8 @@ class Model:
     codes: tuple[str, ...]  # project ids and SSDP DevModel values
     products: tuple[str, ...]  # product and slicer names
     serial_prefixes: tuple[str, ...] = ()
+    # Whether project_file's url names the file as file:///sdcard/<file>; newer models want ftp:///<file>.
+    sdcard_url: bool = False
 
 
 MODELS: Final = (
@@ -29,19 +31,21 @@ MODELS: Final = (
         ("BL-P001", "3DPrinter-X1-Carbon"),
         ("Bambu Lab X1 Carbon", "Bambu Lab X1-Carbon", "X1 Carbon"),
         ("00M",),
+        sdcard_url=True,
     ),
-    Model("X1", ("BL-P002", "3DPrinter-X1"), ("Bambu Lab X1",), ("00W",)),
-    Model("X1E", ("C13",), ("Bambu Lab X1E",), ("03W",)),
-    Model("P1P", ("C11",), ("Bambu Lab P1P",), ("01S",)),
-    Model("P1S", ("C12",), ("Bambu Lab P1S",), ("01P",)),
-    Model("A1", ("N2S",), ("Bambu Lab A1",), ("039",)),
-    Model("A1 mini", ("N1",), ("Bambu Lab A1 mini",), ("030",)),
+    Model("X1", ("BL-P002", "3DPrinter-X1"), ("Bambu Lab X1",), ("00W",), sdcard_url=True),
+    Model("X1E", ("C13",), ("Bambu Lab X1E",), ("03W",), sdcard_url=True),
+    Model("P1P", ("C11",), ("Bambu Lab P1P",), ("01S",), sdcard_url=True),
+    Model("P1S", ("C12",), ("Bambu Lab P1S",), ("01P",), sdcard_url=True),
+    Model("A1", ("N2S",), ("Bambu Lab A1",), ("039",), sdcard_url=True),
+    Model("A1 mini", ("N1",), ("Bambu Lab A1 mini",), ("030",), sdcard_url=True),
     Model("H2D", ("O1D",), ("Bambu Lab H2D",), ("094",)),  # code reported
 )
 _BY_NAME: Final = {
     alias.casefold(): model.name for model in MODELS for alias in (model.name, *model.codes, *model.products)
 }
 _BY_SERIAL: Final = {prefix: model.name for model in MODELS for prefix in model.serial_prefixes}
+_SDCARD_URL: Final = frozenset(model.name for model in MODELS if model.sdcard_url)
 
 
 def canonical_model(name: str | None) -> str | None:
@@ -54,3 +58,11 @@ def canonical_model(name: str | None) -> str | None:
 def model_from_serial(serial: str) -> str | None:
     """Guess the model from the serial number's prefix (Bambu's factory scheme)."""
     return _BY_SERIAL.get(serial[:3])
+
+
+def project_file_url(model: str | None, filename: str) -> str:
+    """The url project_file names a stored file by: file:///sdcard/ on the X1, P1 and A1 families.
+
+    Every other model (the H2 family, and any model newer than this table) reads ftp:///<file>.
+    """
+    return f"file:///sdcard/{filename}" if canonical_model(model) in _SDCARD_URL else f"ftp:///{filename}"

@@ -276,6 +276,8 @@ class PrinterState:
         raw = self.raw
         touched: set[str] = set()
         fields_by_key = _FIELDS_BY_RAW_KEY
+        # msg 0 marks a full report (pushall, every X1 report): its AMS lists are the whole truth.
+        full = report.get("msg") == 0
         for key, value in report.items():
             old = raw.get(key)
             fields = fields_by_key.get(key)
@@ -287,7 +289,12 @@ class PrinterState:
             if type(value) is dict:
                 # Comparing a nested object (the AMS: 16 trays) costs more than recomputing the
                 # few fields read from it, whose values are then compared instead.
-                raw[key] = {**old, **value} if type(old) is dict else value
+                if type(old) is not dict:
+                    raw[key] = value
+                elif key == "ams" and not full:
+                    raw[key] = merge_ams(old, value)
+                else:
+                    raw[key] = {**old, **value}
             elif old == value and key in raw:
                 continue
             else:
@@ -309,6 +316,48 @@ class PrinterState:
         self.raw.clear()
         for name in self.fields:
             self.fields[name] = None
+
+
+def merge_ams(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a delta's `ams` object: units by id, their trays by id, field by field.
+
+    A P1 or A1 delta names only the units and trays that changed, and only their changed keys;
+    whatever it does not name stays as it was.
+    """
+    merged = {**old, **delta}
+    units = delta.get("ams")
+    if isinstance(units, list) and isinstance(old.get("ams"), list):
+        merged["ams"] = _merge_by_id(old["ams"], units, _merge_unit)
+    return merged
+
+
+def _merge_unit(old: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    merged = {**old, **delta}
+    trays = delta.get("tray")
+    if isinstance(trays, list) and isinstance(old.get("tray"), list):
+        merged["tray"] = _merge_by_id(old["tray"], trays, lambda tray, changes: {**tray, **changes})
+    return merged
+
+
+def _merge_by_id(
+    old: list[Any], delta: list[Any], merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+) -> list[Any]:
+    """Each entry of delta merged into the old entry with its id (ids compared as text), or added.
+
+    An entry without an id cannot be placed, and is left out rather than piled up delta after delta.
+    """
+    merged = list(old)
+    index = {str(item.get("id")): at for at, item in enumerate(merged) if isinstance(item, dict)}
+    for item in delta:
+        if not isinstance(item, dict) or "id" not in item:
+            continue
+        key = str(item["id"])
+        if (at := index.get(key)) is None:
+            index[key] = len(merged)
+            merged.append(item)
+        else:
+            merged[at] = merge(merged[at], item)
+    return merged
 
 
 @dataclass(frozen=True, slots=True)
