@@ -22,11 +22,15 @@ from custom_components.print_farm.rules.books.money import (
 from custom_components.print_farm.rules.books.records import InventoryError, ProductionRun
 from custom_components.print_farm.rules.books.runs import Books
 from custom_components.print_farm.rules.books.schema import (
+    GRAMS,
+    HOURS,
     MATERIAL_CREATE,
+    MONEY,
     RECIPE_CREATE,
     RUN_CREATE,
     SIGNED_GRAMS,
     SPOOL_CREATE,
+    number,
 )
 
 
@@ -291,6 +295,23 @@ def test_numbers_out_of_range(body: dict[str, Any], message: str) -> None:
         SPOOL_CREATE({"name": "A", "material": "PLA", **body})
 
 
+@pytest.mark.parametrize("value", [-1e25, -1e30, -1e300, 1e25, 1e30, 1e300])
+@pytest.mark.parametrize("validator", [GRAMS, SIGNED_GRAMS, HOURS, MONEY, number(above=True)])
+def test_far_out_of_range_is_invalid_not_an_error(validator: Any, value: float) -> None:
+    """Both bounds hold before rounding: -1e25 has too many digits to round, and is simply too small."""
+    with pytest.raises(vol.Invalid, match="must be at"):
+        validator(value)
+
+
+def test_bounds_apply_before_rounding() -> None:
+    assert GRAMS(1e-30) == 0  # at least 0: a tiny positive value is 0 g
+    with pytest.raises(vol.Invalid, match="at least 0"):
+        GRAMS(-1e-30)  # below 0 as sent, though it would round to 0
+    with pytest.raises(vol.Invalid, match="at most 1000000"):
+        GRAMS(1_000_000.0001)
+    assert GRAMS(999_999.9996) == Decimal(1_000_000)
+
+
 def test_inputs_keep_a_fixed_number_of_places() -> None:
     assert SPOOL_CREATE({"name": "A", "material": "PLA", "remaining_grams": 1e-30})["remaining_grams"] == 0
     assert SPOOL_CREATE({"name": "A", "material": "PLA", "cost_per_gram": 0.0249999})[
@@ -300,7 +321,7 @@ def test_inputs_keep_a_fixed_number_of_places() -> None:
         "1.2346"
     )
     assert SIGNED_GRAMS(-0.12345) == Decimal("-0.123")  # adjust_spool's delta: the same three places
-    with pytest.raises(vol.Invalid, match="more than 0"):
+    with pytest.raises(vol.Invalid, match="at least 0.001"):
         RECIPE_CREATE({"product_id": "x", "materials": [{"material": "PLA", "grams_per_unit": 1e-9}]})
 
 

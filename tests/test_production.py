@@ -269,12 +269,41 @@ async def test_completion_refusals_deduct_nothing(client: TestClient) -> None:
     assert (await ok(await client.get(f"{V1}/spools/{spool['id']}")))["remaining_grams"] == 850.0
 
 
-async def test_concurrent_completions_deduct_once(client: TestClient) -> None:
+async def test_concurrent_completions_deduct_once(client: TestClient, farm: MockConfigEntry) -> None:
+    """Five completions at once while the save is slow: one deducts, the other four are refused."""
+    from unittest.mock import patch  # imported here: only this test of the module patches
+
+    from homeassistant.helpers.storage import Store
+
     run, spool, material = await seed_run(client)
     await ok(await client.patch(f"{RUNS}/{run['id']}/materials/{material['id']}", json=SEED_USAGE))
-    responses = await asyncio.gather(*(client.post(f"{RUNS}/{run['id']}/complete") for _ in range(5)))
+    production = farm.runtime_data.production
+    change, write = production.async_change, Store._async_write_data
+    asked = 0
+    all_asked = asyncio.Event()
+
+    async def counted(operation: Any, context: Any = None) -> Any:
+        nonlocal asked
+        asked += 1
+        if asked == 5:
+            all_asked.set()
+        return await change(operation, context)
+
+    async def slow_write(store: Store[Any], path: str, data: dict[str, Any]) -> None:
+        # The save lasts until all five completions have been asked for: they overlap for real, and
+        # only the books' lock keeps the others from completing the run from the same "in progress".
+        await asyncio.wait_for(all_asked.wait(), 10)
+        await write(store, path, data)
+
+    with (
+        patch.object(production, "async_change", counted),
+        patch.object(Store, "_async_write_data", slow_write),
+    ):
+        responses = await asyncio.gather(*(client.post(f"{RUNS}/{run['id']}/complete") for _ in range(5)))
+    assert asked == 5
     assert sorted(response.status for response in responses) == [200, 409, 409, 409, 409]
     assert (await ok(await client.get(f"{V1}/spools/{spool['id']}")))["remaining_grams"] == 710.0
+    assert production.books.material_used_grams == 140
 
 
 async def test_bad_input(client: TestClient) -> None:

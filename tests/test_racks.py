@@ -285,3 +285,55 @@ async def test_read_only_user_cannot_change_shelves(
     assert (await client.put(f"{API}/1/shelves/1", json={"has_plate": False})).status == 403
     assert (await client.post(f"{API}/1/shelves/1/reset")).status == 403
     assert (await client.post(API, json={})).status == 403
+    assert (await client.delete(f"{API}/1?force=true")).status == 403
+    assert len(farm.runtime_data.racks) == 1
+
+
+async def refused_delete(client: TestClient, holder: str) -> None:
+    response = await client.delete(f"{API}/1")
+    assert response.status == 409
+    body = await response.json()
+    assert (body["error"], body["message"].startswith(holder)) == ("Conflict", True)
+    assert (await client.get(f"{API}/1")).status == 200
+
+
+async def test_delete_rack(hass: HomeAssistant, client: TestClient, farm: MockConfigEntry) -> None:
+    """A free rack goes with its subentry, shelves and device; a rack a job still needs only when forced."""
+    made = await client.post(API, json={"name": "B", **RACK})
+    assert made.status == 201
+    subentry_id = next(s.subentry_id for s in farm.subentries.values() if s.title == "B")
+    response = await client.delete(f"{API}/2")
+    assert response.status == 200
+    assert await response.json() == {"message": "Ottorack deleted successfully"}
+    assert (await client.get(f"{API}/2")).status == 404
+    assert (await client.delete(f"{API}/2")).status == 404
+    assert subentry_id not in farm.subentries
+    assert [rack["name"] for rack in await (await client.get(API)).json()] == ["A"]
+    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"rack_{subentry_id}")}) is None
+    assert farm.runtime_data.rack_store.rack_id(subentry_id) is None
+
+    jobs = farm.runtime_data.jobs.store.jobs
+    # Job 1 (queued) reserved shelves 1 and 2 of rack A.
+    jobs[1].rack_id, jobs[1].store_shelf, jobs[1].grab_shelf = 1, 1, 2
+    await refused_delete(client, "Print job 1")
+    # Job 1 let them go; job 2's failed plate is on its way to shelf 3 (its workflow under way).
+    jobs[1].rack_id = None
+    jobs[2].status, jobs[2].workflow = "FAILED", {"step": "grab", "done": False}
+    jobs[2].rack_id, jobs[2].store_shelf = 1, 3
+    await refused_delete(client, "Print job 2")
+    assert (await client.delete(f"{API}/1?force=maybe")).status == 400
+    assert (await client.get(f"{API}/1")).status == 200
+    jobs[2].workflow["done"] = True  # its plate is stored: the rack is free again, without force
+    assert (await client.delete(f"{API}/1?force=false")).status == 200
+    assert await (await client.get(API)).json() == []
+
+
+async def test_delete_rack_by_force(client: TestClient, farm: MockConfigEntry) -> None:
+    jobs = farm.runtime_data.jobs.store.jobs
+    jobs[1].rack_id, jobs[1].store_shelf, jobs[1].grab_shelf = 1, 1, 2
+    assert (await client.delete(f"{API}/1")).status == 409
+    response = await client.delete(f"{API}/1?force=true")
+    assert response.status == 200
+    assert (await client.get(f"{API}/1")).status == 404
+    assert not any(subentry.subentry_type == "rack" for subentry in farm.subentries.values())
+    assert farm.runtime_data.racks == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 import re
 from typing import Any
 
@@ -59,23 +60,16 @@ def register_body(printer: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 async def test_list_get_status(client: TestClient, sim_printer: dict[str, Any]) -> None:
     response = await client.get(API)
     assert response.status == 200
-    assert (
-        await response.json()
-        == [
-            {
-                "id": 1,
-                "name": "Garage",
-                "status": "IDLE",
-                "type": "FDM",
-                "filament": {"material": "PLA", "color": "FFFFFFFF"},
-            }
-        ]
-        or (await response.json())[0]["id"] == 1
-    )
-    listed = (await response.json())[0]
-    assert listed["status"] == "IDLE"
-    assert set(listed) == {"id", "name", "status", "type", "filament"}
-    assert set(listed["filament"]) == {"material", "color"}
+    assert await response.json() == [
+        {
+            "id": 1,
+            "name": "Garage",
+            "status": "IDLE",
+            "type": "FDM",
+            # Live from the printer: the simulator feeds from its external spool (no AMS tray loaded).
+            "filament": {"material": "PLA", "color": "161616FF"},
+        }
+    ]
 
     response = await client.get(f"{API}/1")
     assert response.status == 200
@@ -87,6 +81,12 @@ async def test_list_get_status(client: TestClient, sim_printer: dict[str, Any]) 
         "ottoeject_id", "ottoeject_position",  # extra keys (docs/API.md)
     ]  # fmt: skip
     assert (body["ottoeject_id"], body["ottoeject_position"]) == (None, None)
+    assert body["filament"] == {
+        "material": "PLA",
+        "color": "161616FF",
+        "name": None,
+        "source": "external_spool",
+    }
     assert body["id"] == 1
     assert body["model"] == "P1S"
     assert body["status"] == "IDLE"
@@ -270,6 +270,69 @@ async def test_upload_refusals(client: TestClient, hass: HomeAssistant) -> None:
     assert listing == []
 
 
+async def _local_uploads(hass: HomeAssistant) -> list[str]:
+    uploads = Path(hass.config.path("print_farm", "uploads"))
+    return await hass.async_add_executor_job(lambda: sorted(p.name for p in uploads.glob("*")))
+
+
+async def _printer_files(simulator: SimulatorControl, serial: str) -> list[str]:
+    return [item["name"] for item in (await simulator.printer(serial))["files"]]
+
+
+async def test_upload_too_large_is_413(
+    hass: HomeAssistant,
+    client: TestClient,
+    farm: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+) -> None:
+    """Past the max_upload_mb setting the upload stops with 413, and nothing is left anywhere."""
+    await farm.runtime_data.async_update_settings({"max_upload_mb": 1})
+    form = aiohttp.FormData()
+    form.add_field("file", b"G28\n" + b"G1 X1\n" * (1024 * 1024 // 6 + 1), filename="big.gcode")
+    response = await client.post(f"{API}/1/upload", data=form)
+    assert response.status == 413, await response.text()
+    assert await response.json() == {
+        "error": "Payload Too Large",
+        "message": "The file is larger than 1.00 MB.",
+    }
+    assert await _local_uploads(hass) == []
+    assert "big.gcode" not in await _printer_files(simulator, sim_printer["serial"])
+    # Just under the limit is taken.
+    form = aiohttp.FormData()
+    form.add_field("file", b"G28\n" * (1024 * 1024 // 4), filename="fits.gcode")
+    assert (await client.post(f"{API}/1/upload", data=form)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("../../x.gcode", "x.gcode"),
+        ("..\\..\\evil.gcode.3mf", "evil.gcode.3mf"),
+        ("/etc/passwd.gcode", "passwd.gcode"),
+        ("Bräcket <v2>|*?.gcode", "Bracket _v2-c483f7a1.gcode"),  # not ASCII: a hash keeps it apart
+        (" .hidden.gcode", "hidden.gcode"),
+    ],
+)
+async def test_upload_names_are_sanitised(
+    hass: HomeAssistant,
+    client: TestClient,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    sent: str,
+    stored: str,
+) -> None:
+    """A path or odd characters in the file's name never reach the printer's storage as such."""
+    before = set(await _printer_files(simulator, sim_printer["serial"]))
+    form = aiohttp.FormData(quote_fields=False)  # the name as a browser sends it, not percent-encoded
+    form.add_field("file", b"; total layer number: 1\nG28\n", filename=sent)
+    response = await client.post(f"{API}/1/upload", data=form)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["filename"] == stored
+    assert set(await _printer_files(simulator, sim_printer["serial"])) - before == {stored}
+    assert await _local_uploads(hass) == []
+
+
 async def test_offline_printer_is_503(
     client: TestClient,
     simulator: SimulatorControl,
@@ -305,6 +368,26 @@ async def test_auth(
         response = await getattr(read_only_client, method)(path, json={})
         assert response.status == 403, (method, path)
         assert (await response.json())["error"] == "Forbidden"
+
+
+async def test_v1_job_changes_need_an_admin(client: TestClient, read_only_client: TestClient) -> None:
+    """A read-only user may read a job in Printernizer's shape but not rename or delete it."""
+    form = aiohttp.FormData()
+    form.add_field("file", b"; total layer number: 1\nG28\n", filename="cube.gcode")
+    item = await (await client.post("/api/print_farm/print-jobs/upload", data=form)).json()
+    job = await client.post(
+        "/api/print_farm/print-jobs", json={"print_item_id": item["print_item_id"], "printer_id": 1}
+    )
+    assert job.status == 201
+    path = f"/api/print_farm/v1/jobs/{(await job.json())['id']}"
+    before = await (await read_only_client.get(path)).json()
+    for response in (
+        await read_only_client.put(path, json={"job_name": "renamed", "priority": 5}),
+        await read_only_client.delete(path),
+    ):
+        assert response.status == 403
+        assert (await response.json())["error"] == "Forbidden"
+    assert await (await client.get(path)).json() == before
 
 
 async def test_openapi_lists_every_route(hass: HomeAssistant, client: TestClient) -> None:

@@ -74,6 +74,8 @@ async def test_upload_file_and_start(
     # Plain G-code starts with gcode_file (a .3mf project with project_file and its options).
     started = [request for request in requests if request.get("command") == "gcode_file"][-1]
     assert started["param"] == "/sdcard/Bracket v2.gcode"
+    farm = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+    assert not farm.jobs.bed_is_clear(farm.printer_by_id(1))  # what it prints will be on the bed
 
 
 @pytest.mark.parametrize(
@@ -114,3 +116,43 @@ async def test_actions_need_an_admin(hass: HomeAssistant, device_id: str, hass_r
             blocking=True,
             context=Context(user_id=hass_read_only_user.id),
         )
+
+
+async def test_start_print_keeps_the_bed_clear_rule(
+    hass: HomeAssistant,
+    hass_client: Any,
+    device_id: str,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+) -> None:
+    """The action and REST's start-print go through one farm method: neither starts on a plate."""
+    farm = hass.config_entries.async_entries(DOMAIN)[0].runtime_data
+    await farm.jobs.async_set_bed_clear(1, clear=False)  # a finished print's plate is on the bed
+
+    def starts(commands: list[dict[str, Any]]) -> int:
+        return sum(
+            entry["request"].get("print", {}).get("command") in ("gcode_file", "project_file")
+            for entry in commands
+        )
+
+    before = starts((await simulator.printer(sim_printer["serial"]))["commands"])
+    with pytest.raises(ServiceValidationError) as caught:
+        await hass.services.async_call(
+            DOMAIN, "start_print", {"device_id": device_id, "filename": "cube.gcode"}, blocking=True
+        )
+    assert caught.value.translation_key == "bed_not_clear"
+    assert caught.value.translation_placeholders == {"printer": "Printer 1"}
+    client = await hass_client()
+    response = await client.post("/api/print_farm/printers/1/start-print", json={"filename": "cube.gcode"})
+    assert response.status == 409
+    assert (await response.json())["error"] == "Conflict"
+    assert starts((await simulator.printer(sim_printer["serial"]))["commands"]) == before  # nothing sent
+
+    # Marked clear, the action starts the print, and the bed is not clear again afterwards.
+    await hass.services.async_call(DOMAIN, "mark_bed_clear", {"device_id": device_id}, blocking=True)
+    with pytest.raises(HomeAssistantError) as refused:  # the printer has no such file: it says so
+        await hass.services.async_call(
+            DOMAIN, "start_print", {"device_id": device_id, "filename": "cube.gcode"}, blocking=True
+        )
+    assert refused.value.translation_key == "printer_refused"
+    assert farm.jobs.bed_is_clear(farm.printer_by_id(1))  # nothing started: still clear

@@ -12,6 +12,7 @@ from .api.events import async_announce_jobs
 from .const import DOMAIN
 from .runtime.discovery import async_start_discovery
 from .runtime.farm import PrintFarm, PrintFarmConfigEntry
+from .runtime.items import async_remove_leftovers
 from .services import async_setup_services
 
 PLATFORMS = [
@@ -26,7 +27,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions and REST views once, whatever the entries."""
+    """Sweep what a hard kill left of uploads, then register the actions and REST views once."""
+    await async_remove_leftovers(hass)  # before the views: no upload can be under way
     async_setup_services(hass)
     async_register_views(hass)
     return True

@@ -9,7 +9,7 @@ from typing import Any
 from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse, callback
-from homeassistant.exceptions import ServiceValidationError, Unauthorized, UnknownUser
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized, UnknownUser
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import voluptuous as vol
 
@@ -23,10 +23,10 @@ from .rules.files import BadFileName, sanitize_filename
 from .rules.jobs import JobError
 from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
 from .runtime.farm import PrintFarm
-from .runtime.jobs import JobManager
+from .runtime.jobs import BedNotClearError, JobManager
 from .runtime.ottoeject import EjectorCoordinator, EjectorUnknownMacroError
 from .runtime.printer import PrinterCoordinator
-from .runtime.production import SPOOL_PREFIX, ProductionManager
+from .runtime.production import SPOOL_PREFIX, BooksNotSaved, ProductionManager
 from .runtime.rack import RackCoordinator, shelf_validation_error
 
 ATTR_DEVICE_ID = "device_id"
@@ -265,6 +265,12 @@ async def _change_books[T](call: ServiceCall, operation: Callable[[Books], T]) -
     """Change the books; a refusal is the caller's mistake and changes nothing."""
     try:
         return await _production(call).async_change(operation, call.context)
+    except BooksNotSaved as err:  # not the caller's mistake: nothing changed, and it may be tried again
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="production_not_saved",
+            translation_placeholders={"error": str(err)},
+        ) from err
     except InventoryError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -388,7 +394,22 @@ async def _start_print(call: ServiceCall) -> None:
     options: dict[str, Any] = {
         key: value for key, value in call.data.items() if key not in (ATTR_DEVICE_ID, ATTR_FILENAME)
     }
-    await _printer(call.hass, call).async_start_print(call.data[ATTR_FILENAME], **options)
+    printer = _printer(call.hass, call)
+    # The same farm method as REST's start-print: the bed-clear rule holds for both.
+    try:
+        await _jobs(call).async_start_file(printer, call.data[ATTR_FILENAME], **options)
+    except BedNotClearError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="bed_not_clear",
+            translation_placeholders={"printer": printer.name},
+        ) from err
+    except JobError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="job_refused",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 def _admin_only(

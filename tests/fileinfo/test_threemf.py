@@ -104,7 +104,7 @@ def build(path: Path) -> Path:
 
 def test_multi_plate(tmp_path: Path) -> None:
     path = build(tmp_path / "farm.gcode.3mf")
-    info = read_file_info(path)
+    info = read_file_info(path, plates=(1, 2, 3))
     assert (info.file_format, info.slicer, info.slicer_version) == ("gcode.3mf", "BambuStudio", "02.01.00.59")
     assert [plate.index for plate in info.plates] == [1, 2, 3]
 

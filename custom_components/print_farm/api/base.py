@@ -13,10 +13,12 @@ from functools import wraps
 from http import HTTPStatus
 import json
 from pathlib import Path
+import re
 from typing import TYPE_CHECKING, Any, cast
 import uuid
 
 from aiohttp import BodyPartReader, ClientError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from homeassistant.components.http import KEY_HASS_USER, HomeAssistantView  # type: ignore[attr-defined]
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
@@ -135,12 +137,23 @@ class FarmView(HomeAssistantView):
         return Context(user_id=request[KEY_HASS_USER].id)
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(value: str) -> int | None:
+    """A path or query number of ASCII digits only, else None.
+
+    `int()` also takes an Arabic-Indic one (U+0661), " 1", "+1" and "1_0": none of them names 1 here.
+    """
+    return int(value) if _DIGITS.fullmatch(value) else None
+
+
 def int_id(value: str, what: str) -> int:
     """Parse an integer path id, or answer 404 (an id that cannot exist is not found)."""
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(404, f"{what} {value} not found") from None
+    number = whole_number(value)
+    if number is None:
+        raise ApiError(404, f"{what} {value!r} not found")
+    return number
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------
@@ -292,8 +305,16 @@ async def receive_upload(
             except BadFileName as err:
                 raise ApiError(400, str(err)) from None
             received = await _write_part(hass, part, directory, filename, max_bytes)
-    except (AssertionError, ValueError, ClientError, asyncio.IncompleteReadError) as err:
-        # aiohttp's reader asserts on a body cut short; the partial file is already gone.
+    except (
+        AssertionError,
+        ValueError,
+        ClientError,
+        HttpProcessingError,
+        asyncio.IncompleteReadError,
+    ) as err:
+        # aiohttp's reader asserts on a body cut short, and raises InvalidHeader (an
+        # HttpProcessingError) on a part header it cannot parse, such as one with a NUL byte; the
+        # partial file is already gone.
         if received is not None:
             await hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
         raise ApiError(

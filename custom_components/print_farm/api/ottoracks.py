@@ -11,8 +11,8 @@ import voluptuous as vol
 from ..const import CONF_OTTOEJECT, DOMAIN
 from ..rules.racks import RACK_FIELDS, Shelf, ShelfError, ShelfReservedError
 from ..runtime.farm import PrintFarm
-from ..runtime.rack import RackCoordinator, async_add_rack
-from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from ..runtime.rack import RackCoordinator, async_add_rack, async_remove_rack
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, whole_number
 
 _OTTOEJECT_ID = vol.Any(None, vol.All(int, vol.Range(min=1)))
 _CREATE_FIELDS: dict[vol.Marker, Any] = {vol.Required(k): v for k, v in RACK_FIELDS.items()}
@@ -93,10 +93,9 @@ class _RackView(FarmView):
     @staticmethod
     def shelf_number(rack: RackCoordinator, shelf_id: str) -> int:
         """A shelf id is its number in the rack; anything else is a bad request, as the seed's 400s."""
-        try:
-            number = int(shelf_id)
-        except ValueError:
-            raise ApiError(400, f"Shelf id must be a number from 1 to {rack.number_of_shelves}.") from None
+        number = whole_number(shelf_id)
+        if number is None:
+            raise ApiError(400, f"Shelf id must be a number from 1 to {rack.number_of_shelves}.")
         if not 1 <= number <= rack.number_of_shelves:
             raise ApiError(
                 400,
@@ -150,7 +149,7 @@ class RacksView(FarmView):
 
 
 class RackView(_RackView):
-    """/ottoracks/{id}: one rack with every shelf."""
+    """/ottoracks/{id}: one rack with every shelf; change its OttoEject; remove it."""
 
     url = f"{API_PREFIX}/ottoracks/{{rack_id}}"
     name = f"api:{DOMAIN}:ottorack"
@@ -198,6 +197,29 @@ class RackView(_RackView):
         self.hass.config_entries.async_update_subentry(farm.entry, rack.subentry, data=data)
         await farm.async_sync()
         return self.json({**rack_body(rack), **_counts(rack), "message": "Ottorack updated successfully"})
+
+    @operation(
+        Operation(
+            summary="Remove an ottorack (beyond the seed); ?force=true even while a job needs its shelves",
+            responses={
+                200: "Deleted",
+                400: "force is not true or false",
+                404: "Unknown rack",
+                409: "A job still needs one of its shelves (reserved, or its plate on its way)",
+            },
+        )
+    )
+    async def delete(self, request: web.Request, rack_id: str) -> web.Response:
+        """Remove the rack's subentry, its shelves and its device."""
+        rack = self.rack(rack_id)
+        force = request.query.get("force", "false").lower()
+        if force not in ("true", "false"):
+            raise ApiError(400, "force must be true or false.")
+        try:
+            await async_remove_rack(self.hass, self.farm().entry, rack, force=force == "true")
+        except ShelfReservedError as err:
+            raise ApiError(409, str(err)) from None
+        return self.json({"message": "Ottorack deleted successfully"})
 
 
 class ShelfView(_RackView):

@@ -469,6 +469,7 @@ class StartPrintView(_PrinterView):
                 202: "Started",
                 400: "Invalid body",
                 404: "Unknown printer",
+                409: "Its bed is not known to be clear, or a job is being started on it",
                 502: "The printer refused or did not answer",
                 503: "The printer is offline",
             },

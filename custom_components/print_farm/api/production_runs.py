@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ from ..rules.books.records import (
 )
 from ..rules.books.runs import Books, Completion, Deduction
 from ..rules.books.schema import (
+    DEFAULT_NET_GRAMS,
     ITEM_CREATE,
     ITEM_PATCH,
     MATERIAL_CREATE,
@@ -37,7 +39,7 @@ from ..rules.books.schema import (
     SPOOL_PATCH,
 )
 from ..runtime.production import ProductionManager
-from .base import API_PREFIX, ApiError, FarmView, Operation, operation
+from .base import API_PREFIX, ApiError, FarmView, Operation, operation, whole_number
 
 V1 = f"{API_PREFIX}/v1"
 RUNS = f"{V1}/production-runs"
@@ -190,10 +192,9 @@ def query_int(query: Mapping[str, str], name: str, default: int, low: int, high:
     raw = query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer.") from None
+    value = whole_number(raw)
+    if value is None:
+        raise ApiError(400, f"{name} must be a whole number written in digits 0-9.")
     if not low <= value <= high:
         raise ApiError(400, f"{name} must be between {low} and {high}.")
     return value
@@ -407,6 +408,15 @@ class RunCompleteView(BooksView):
         )
 
 
+def _check_weights(net: Decimal, remaining: Decimal) -> None:
+    """A spool holds at most its net weight: a body that says otherwise is refused (400, nothing written)."""
+    if remaining > net:
+        raise InventoryError(
+            f"remaining_grams ({quantity_out(remaining)}) is more than net_weight_grams"
+            f" ({quantity_out(net)}): a spool holds at most its net weight."
+        )
+
+
 class SpoolsView(BooksView):
     """/v1/spools."""
 
@@ -424,12 +434,18 @@ class SpoolsView(BooksView):
         Operation(
             summary="Add a spool (price or cost_per_gram in currency units)",
             body=SPOOL_CREATE,
-            responses={201: "The spool", 400: "Invalid body"},
+            responses={201: "The spool", 400: "Invalid body, or remaining_grams above net_weight_grams"},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         """Add it."""
-        spool = await self.change(request, lambda books: books.add_spool(body))
+
+        def add(books: Books) -> Spool:
+            net = body.get("net_weight_grams", DEFAULT_NET_GRAMS)
+            _check_weights(net, body.get("remaining_grams", net))
+            return books.add_spool(body)
+
+        spool = await self.change(request, add)
         return self.json(spool_body(spool, self.production()), status_code=201)
 
 
@@ -448,12 +464,26 @@ class SpoolView(BooksView):
         Operation(
             summary="Change a spool (remaining_grams included)",
             body=SPOOL_PATCH,
-            responses={200: "The spool", 400: "Invalid body", 404: "Unknown spool"},
+            responses={
+                200: "The spool",
+                400: "Invalid body, or remaining_grams above net_weight_grams",
+                404: "Unknown spool",
+            },
         )
     )
     async def patch(self, request: web.Request, spool_id: str, body: dict[str, Any]) -> web.Response:
         """Change it."""
-        spool = await self.change(request, lambda books: books.update_spool(spool_id, body))
+
+        def update(books: Books) -> Spool:
+            spool = books.spool(spool_id)
+            if body.keys() & {"net_weight_grams", "remaining_grams"}:
+                _check_weights(
+                    body.get("net_weight_grams", spool.net_weight_grams),
+                    body.get("remaining_grams", spool.remaining_grams),
+                )
+            return books.update_spool(spool_id, body)
+
+        spool = await self.change(request, update)
         return self.json(spool_body(spool, self.production()))
 
     @operation(

@@ -5,14 +5,19 @@ What is read, per plate N:
 - `Metadata/slice_info.config` (at most 1 MB, no DTD): each `<plate>`'s `index`, `prediction`
   (seconds), `weight` (grams), `printer_model_id`, `nozzle_diameters`, and its `<filament id type
   color used_m used_g>` slots;
-- `Metadata/plate_N.gcode`: the first 64 kB (Bambu Studio's header block states the layer count,
-  filament length and weight, and its configuration block the printer, heights and nozzle); the
-  whole member is streamed (keeping only the last 64 kB, counting layer markers on the way) only when
-  the header leaves the time, the layer count or the filament unstated;
+- `Metadata/plate_N.gcode`, for the plates asked for only (by default the first): the first 64 kB
+  (Bambu Studio's header block states the layer count, filament length and weight, and its
+  configuration block the printer, heights and nozzle); the whole member is streamed (keeping only
+  the last 64 kB, counting layer markers on the way) only when the header leaves the time, the layer
+  count or the filament unstated, and only when it fits in MAX_MEMBER_SCAN and what is left of the
+  archive's budget (`zipread.MAX_INFLATED`);
 - `Metadata/plate_N.png`: its size from the PNG header; its bytes only if it is one of the file's two
   largest thumbnails.
 
-The top-level figures are the first plate's (the lowest index): one job prints one plate.
+Every plate is listed; a plate whose G-code is not read is described by slice_info.config alone.
+The top-level figures are the first plate read's (the lowest index asked for): one job prints one
+plate. What one file may cost is thereby bounded: 128 plate headers of 64 kB each cost about a
+second of parsing, one costs a few milliseconds.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from .values import (
     number,
     positive,
 )
-from .zipread import Member, data_offset, read_directory, read_member, stream
+from .zipread import Budget, Member, data_offset, read_directory, read_member, stream
 
 SLICE_INFO = "Metadata/slice_info.config"
 _PLATE_GCODE = re.compile(r"Metadata/plate_(\d{1,4})\.gcode")
@@ -46,11 +51,15 @@ MAX_SLICE_INFO = 1024 * 1024
 MAX_PLATES = 128
 GCODE_HEAD = 64 * 1024
 GCODE_TAIL = 64 * 1024
-MAX_MEMBER_SCAN = 512 * 1024 * 1024
+# A plate G-code longer than this (inflated) is not scanned for its layers: the header is all there is.
+MAX_MEMBER_SCAN = 48 * 1024 * 1024
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (a few ms at startup)
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from io import FileIO
+
+    from .textmeta import HeaderValues
 
 
 class _XmlPlate:
@@ -70,18 +79,22 @@ class _XmlPlate:
 class _PlateGcode:
     """What a plate's G-code says."""
 
-    __slots__ = ("layer_count", "layer_source", "slicer", "summary", "version")
+    __slots__ = ("layer_count", "layer_source", "slicer", "summary", "values", "version")
 
-    def __init__(self, slicer: str | None, version: str | None, summary: Summary) -> None:
+    def __init__(self, slicer: str | None, version: str | None, values: HeaderValues) -> None:
         self.slicer = slicer
         self.version = version
-        self.summary = summary
-        self.layer_count = summary.layer_count
-        self.layer_source = "stated" if summary.layer_count is not None else None
+        self.values = values
+        self.summary = summarize(values, slicer)
+        self.layer_count = self.summary.layer_count
+        self.layer_source = "stated" if self.layer_count is not None else None
 
 
-def read_3mf(file: FileIO, size: int, count_layers: bool = True) -> FileInfo:
-    """FileInfo for a sliced 3MF of `size` bytes."""
+def read_3mf(
+    file: FileIO, size: int, count_layers: bool = True, plates: Collection[int] | None = None
+) -> FileInfo:
+    """FileInfo for a sliced 3MF of `size` bytes, reading the G-code of `plates` (None: the first)."""
+    budget = Budget()
     members: dict[str, Member] = {}
     for member in read_directory(file, size):
         members.setdefault(member.name, member)
@@ -95,33 +108,34 @@ def read_3mf(file: FileIO, size: int, count_layers: bool = True) -> FileInfo:
     xml_plates: dict[int, _XmlPlate] = {}
     client_version: str | None = None
     if info_member is not None:
-        data = read_member(file, size, info_member, MAX_SLICE_INFO)
+        data = read_member(file, size, info_member, MAX_SLICE_INFO, budget)
         if data is not None:
             xml_plates, client_version = _slice_info(data)
-
-    plates: list[PlateInfo] = []
-    headers: list[_PlateGcode | None] = []
-    thumbnails: list[Thumbnail] = []
-    for index in sorted(set(xml_plates) | set(gcodes))[:MAX_PLATES]:
-        xml = xml_plates.get(index) or _XmlPlate()
-        gcode_member = gcodes.get(index)
-        header = _plate_gcode(file, size, gcode_member, count_layers) if gcode_member else None
-        headers.append(header)
-        thumbnail = _png(file, size, pngs[index]) if index in pngs else None
-        if thumbnail is not None:
-            thumbnails.append(thumbnail)
-        plates.append(_plate(index, xml, header, thumbnail, gcode_member))
-    if not plates:
+    indexes = sorted(set(xml_plates) | set(gcodes))[:MAX_PLATES]
+    if not indexes:
         raise FileInfoError("a 3MF without sliced plates (slice_info.config lists none)")
+    read = [index for index in indexes if index in (indexes[:1] if plates is None else plates)]
+    first = read[0] if read else indexes[0]  # the plate whose figures are the file's
+
+    # Headers and images first, and long scans last: a scan only takes what the budget has left.
+    headers = {index: _plate_head(file, size, gcodes[index], budget) for index in read if index in gcodes}
+    images = {index: _png(file, size, pngs[index], budget) for index in indexes if index in pngs}
+    for index, header in headers.items():
+        _plate_scan(file, size, gcodes[index], header, count_layers, budget)
+    listed: list[PlateInfo] = []
+    thumbnails = [thumbnail for thumbnail in images.values() if thumbnail is not None]
+    for index in indexes:
+        xml = xml_plates.get(index) or _XmlPlate()
+        listed.append(_plate(index, xml, headers.get(index), images.get(index), gcodes.get(index)))
 
     # Load the bytes of the two largest plate images, and give the plates their loaded thumbnails.
     loaded = keep_largest(file, thumbnails)
     position = 0
-    for number_in_list, plate in enumerate(plates):
+    for number_in_list, plate in enumerate(listed):
         if plate.thumbnail is not None:
-            plates[number_in_list] = replace(plate, thumbnail=loaded[position])
+            listed[number_in_list] = replace(plate, thumbnail=loaded[position])
             position += 1
-    return _top_level(size, plates, headers, xml_plates, client_version, loaded)
+    return _top_level(size, listed, first, headers, xml_plates, client_version, loaded)
 
 
 def _numbered(members: dict[str, Member], pattern: re.Pattern[str]) -> dict[int, Member]:
@@ -183,32 +197,39 @@ def _slice_info(data: bytes) -> tuple[dict[int, _XmlPlate], str | None]:
     return plates, version
 
 
-def _plate_gcode(file: FileIO, size: int, member: Member, count_layers: bool) -> _PlateGcode:
-    """A plate G-code's header (64 kB); the whole member streamed only if the header is not enough."""
-    head = b"".join(stream(file, size, member, GCODE_HEAD))
+def _plate_head(file: FileIO, size: int, member: Member, budget: Budget) -> _PlateGcode:
+    """What a plate G-code's header (its first 64 kB) states."""
+    head = b"".join(stream(file, size, member, GCODE_HEAD, budget))
     slicer, version, values = read_header(head, None)
-    result = _PlateGcode(slicer, version, summarize(values, slicer))
+    return _PlateGcode(slicer, version, values)
+
+
+def _plate_scan(
+    file: FileIO, size: int, member: Member, result: _PlateGcode, count_layers: bool, budget: Budget
+) -> None:
+    """Stream the whole member when its header is not enough, and it fits in what it may cost."""
     summary = result.summary
     enough = (
         summary.estimated_time_s is not None
         and (summary.layer_count is not None or not count_layers)
         and (summary.filament_g is not None or summary.filament_mm is not None)
     )
-    if enough or member.size <= GCODE_HEAD:
-        return result
+    if enough or member.size <= GCODE_HEAD or member.size > min(MAX_MEMBER_SCAN, budget.remaining):
+        return  # the header is all there is
+    slicer, values = result.slicer, result.values
     groups = layer_markers(slicer)
     markers = tuple(dict.fromkeys(marker for group in groups for marker in group))
     counter = MarkerCounter(markers)
     tail = bytearray()
     produced = 0
-    for chunk in stream(file, size, member, MAX_MEMBER_SCAN):
+    for chunk in stream(file, size, member, member.size, budget):
         produced += len(chunk)
         counter.feed(chunk)
         tail += chunk
         if len(tail) > 2 * GCODE_TAIL:
             del tail[:-GCODE_TAIL]
     if produced < member.size:
-        return result  # too big to scan to the end: the header is all there is
+        return  # cut short: the header is all there is
     last = bytes(tail[-GCODE_TAIL:])
     values.feed_gcode(last[last.find(b"\n") + 1 :], settings=slicer == "Simplify3D")
     result.summary = summarize(values, slicer)
@@ -217,14 +238,13 @@ def _plate_gcode(file: FileIO, size: int, member: Member, count_layers: bool) ->
     if result.layer_count is None and count_layers:
         result.layer_count = layers_from_counts(groups, dict(zip(markers, counter.counts, strict=True)))
         result.layer_source = "counted" if result.layer_count is not None else None
-    return result
 
 
-def _png(file: FileIO, size: int, member: Member) -> Thumbnail | None:
+def _png(file: FileIO, size: int, member: Member, budget: Budget) -> Thumbnail | None:
     """The plate's PNG, described (width and height from its header), not loaded."""
     if not member.readable:
         return None
-    dimensions = png_dimensions(b"".join(stream(file, size, member, 24)))
+    dimensions = png_dimensions(b"".join(stream(file, size, member, 24, budget)))
     if dimensions is None:
         return None
     return Thumbnail(
@@ -263,17 +283,20 @@ def _plate(
 def _top_level(
     size: int,
     plates: list[PlateInfo],
-    headers: list[_PlateGcode | None],
+    first_index: int,
+    headers: dict[int, _PlateGcode],
     xml_plates: dict[int, _XmlPlate],
     client_version: str | None,
     thumbnails: list[Thumbnail],
 ) -> FileInfo:
-    """The first plate's figures as the file's."""
-    first = plates[0]
-    header = headers[0]
-    xml = xml_plates.get(first.index) or _XmlPlate()
+    """The first plate read's figures as the file's."""
+    first = next(plate for plate in plates if plate.index == first_index)
+    header = headers.get(first_index)
+    xml = xml_plates.get(first_index) or _XmlPlate()
     summary = header.summary if header else Summary()
-    slicer, version = next(((h.slicer, h.version) for h in headers if h and h.slicer), (None, client_version))
+    slicer, version = next(
+        ((h.slicer, h.version) for h in headers.values() if h.slicer), (None, client_version)
+    )
     if header is not None and header.layer_count is not None:
         source = header.layer_source
     else:

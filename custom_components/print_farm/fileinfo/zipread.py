@@ -6,6 +6,11 @@ end record first, reads at most MAX_ENTRIES entries (and MAX_DIRECTORY_BYTES of 
 streams members through zlib with an output limit, refusing members whose stated sizes are
 impossible (a deflate stream cannot expand more than about 1032:1) and stopping any member that
 inflates beyond the size its header states.
+
+The work one archive can cost is bounded too: entries whose data overlap (many directory entries
+sharing one highly compressible stream, each inflated in full) or lie beyond the archive's data are
+refused before anything is inflated, and all the members of one archive together inflate at most
+MAX_INFLATED bytes (`Budget`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
 MAX_RATIO = 1100
 IN_CHUNK = 64 * 1024
 OUT_CHUNK = 1024 * 1024
+# Everything one archive may inflate, all members together: about 0.3 s of CPU for G-code text.
+MAX_INFLATED = 64 * 1024 * 1024
 
 _END = struct.Struct("<4s4H2LH")
 _END64_LOCATOR = struct.Struct("<4sLQL")
@@ -57,8 +64,29 @@ class Member:
         return self.method in (_STORED, _DEFLATED) and not self.flags & 1
 
 
+class Budget:
+    """What one archive may still inflate, in bytes, all its members together."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, total: int = MAX_INFLATED) -> None:
+        """A budget of `total` bytes."""
+        self.remaining = total
+
+    def spend(self, count: int) -> None:
+        """Take `count` inflated bytes; FileInfoError once the archive has inflated more than its budget."""
+        if count > self.remaining:
+            raise FileInfoError(
+                f"refusing the archive: it inflates to more than {MAX_INFLATED // (1024 * 1024)} MB (a ZIP bomb?)"
+            )
+        self.remaining -= count
+
+
 def read_directory(file: FileIO, size: int) -> list[Member]:
-    """The first MAX_ENTRIES entries of the archive's central directory."""
+    """The first MAX_ENTRIES entries of the archive's central directory, their data checked apart.
+
+    FileInfoError when two entries' data overlap or an entry's data lies beyond the archive's data.
+    """
     tail_size = min(size, _END.size + 65535)
     file.seek(size - tail_size)
     tail = file.read(tail_size)
@@ -99,7 +127,27 @@ def read_directory(file: FileIO, size: int) -> list[Member]:
             )
         members.append(Member(name, method, flags, crc, compressed, uncompressed, local_offset))
         position = next_entry
+    _check_apart(members, directory_offset)
     return members
+
+
+def _check_apart(members: list[Member], data_end: int) -> None:
+    """Refuse entries that share data (a ZIP bomb's trick) or whose data runs past `data_end`.
+
+    Each entry takes at least its local header's fixed part and its compressed data, from its
+    local header's offset on; in an honest archive those spans follow one another.
+    """
+    previous: Member | None = None
+    previous_end = 0
+    for member in sorted(members, key=lambda entry: entry.local_offset):
+        end = member.local_offset + _LOCAL.size + member.compressed
+        if end > data_end:
+            raise FileInfoError(f"damaged ZIP archive ({member.name} lies beyond the archive's data)")
+        if previous is not None and member.local_offset < previous_end:
+            raise FileInfoError(
+                f"refusing the archive: the data of {previous.name} and {member.name} overlap (a ZIP bomb?)"
+            )
+        previous, previous_end = member, end
 
 
 def _zip64_end(file: FileIO, size: int, end_offset: int) -> tuple[int, int, int]:
@@ -161,11 +209,12 @@ def check_sizes(member: Member) -> None:
         )
 
 
-def stream(file: FileIO, size: int, member: Member, limit: int) -> Iterator[bytes]:
+def stream(file: FileIO, size: int, member: Member, limit: int, budget: Budget) -> Iterator[bytes]:
     """The member's content in chunks of at most 1 MB, stopping after `limit` bytes.
 
-    Raises FileInfoError for an unreadable method, a damaged stream, or output beyond the size the
-    directory states (the stream is stopped there, so a lying ZIP bomb costs at most its claim).
+    Raises FileInfoError for an unreadable method, a damaged stream, output beyond the size the
+    directory states (the stream is stopped there, so a lying ZIP bomb costs at most its claim), or
+    output beyond what the archive's `budget` has left.
     """
     if not member.readable:
         raise FileInfoError(
@@ -183,6 +232,7 @@ def stream(file: FileIO, size: int, member: Member, limit: int) -> Iterator[byte
             chunk = file.read(min(OUT_CHUNK, limit - produced))
             if not chunk:
                 return
+            budget.spend(len(chunk))
             position += len(chunk)
             produced += len(chunk)
             yield chunk
@@ -210,15 +260,16 @@ def stream(file: FileIO, size: int, member: Member, limit: int) -> Iterator[byte
                     f"refusing {member.name}: it inflates beyond its stated size (a ZIP bomb?)"
                 )
             chunk = chunk[: limit - produced]
+            budget.spend(len(chunk))
             produced += len(chunk)
             yield chunk
 
 
-def read_member(file: FileIO, size: int, member: Member, cap: int) -> bytes | None:
+def read_member(file: FileIO, size: int, member: Member, cap: int, budget: Budget) -> bytes | None:
     """A whole member of at most `cap` bytes, CRC checked; None if it is bigger or damaged."""
     if member.size > cap or not member.readable:
         return None
-    data = b"".join(stream(file, size, member, cap))
+    data = b"".join(stream(file, size, member, cap, budget))
     if len(data) != member.size or zlib.crc32(data) != member.crc:
         return None
     return data

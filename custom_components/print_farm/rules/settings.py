@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import voluptuous as vol
@@ -35,19 +35,44 @@ DEFAULTS: Final[dict[str, Any]] = {
     RELEASE_TEMPERATURES: {},
     FAILED_PLATE: HOLD,
 }
+
+
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    """A whole number in range; not a bool (`vol.All(int, ...)` takes True as 1), not 5.0."""
+
+    def validate(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise vol.Invalid("expected a whole number")
+        if not low <= value <= high:
+            raise vol.Invalid(f"must be from {low} to {high}")
+        return int(value)
+
+    validate.openapi = {"type": "integer", "minimum": low, "maximum": high}  # type: ignore[attr-defined]
+    return validate
+
+
+def _degrees(value: Any) -> float:
+    """A temperature in °C, 15 to 110: a JSON number, not a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid("expected a number")
+    if not 15 <= value <= 110:  # also refuses NaN
+        raise vol.Invalid("must be from 15 to 110")
+    return float(value)
+
+
+_degrees.openapi = {"type": "number", "minimum": 15, "maximum": 110}  # type: ignore[attr-defined]
+
 # Every setting's validator; PUT and the options flow take any subset.
 FIELDS: Final = {
     AUTO_CREATE: bool,
     NOTIFY_AUTO_CREATED: bool,
-    DEDUP_MINUTES: vol.All(int, vol.Range(min=1, max=60)),
-    MAX_UPLOAD_MB: vol.All(int, vol.Range(min=1, max=10240)),
-    WATCHDOG_SECONDS: vol.All(int, vol.Range(min=15, max=3600)),
-    SPOOL_LOW_GRAMS: vol.All(int, vol.Range(min=0, max=10000)),
+    DEDUP_MINUTES: _whole(1, 60),
+    MAX_UPLOAD_MB: _whole(1, 10240),
+    WATCHDOG_SECONDS: _whole(15, 3600),
+    SPOOL_LOW_GRAMS: _whole(0, 10000),
     JOB_PROCESSING: bool,
-    MAX_COOLING_MINUTES: vol.All(int, vol.Range(min=0, max=240)),
-    RELEASE_TEMPERATURES: vol.Schema(
-        {vol.All(str, vol.Length(min=1, max=20)): vol.All(vol.Coerce(float), vol.Range(min=15, max=110))}
-    ),
+    MAX_COOLING_MINUTES: _whole(0, 240),
+    RELEASE_TEMPERATURES: vol.Schema({vol.All(str, vol.Length(min=1, max=20)): _degrees}),
     FAILED_PLATE: vol.In([HOLD, EJECT]),
 }
 UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})

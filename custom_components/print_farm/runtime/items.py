@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
 import shutil
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -13,6 +14,39 @@ from ..const import DOMAIN, LOGGER
 from ..fileinfo import FileInfoError, read_file_info
 from ..rules.jobs import JobError, PrintItem, iso
 from .storage import JobStore
+
+# What a hard kill can leave behind: an upload being received (api/base.py writes `.upload-<hex>` in
+# the uploads folder) and a file being placed (`_place_and_read` writes `.<id>-<name>.partial` in the
+# files folder). Kept files never start with a dot.
+_LEFTOVERS: Final = (
+    ("uploads", re.compile(r"\.upload-[0-9a-f]{32}")),
+    ("files", re.compile(r"\.\d+-.+\.partial")),
+)
+
+
+async def async_remove_leftovers(hass: HomeAssistant) -> None:
+    """Remove the temporary files of uploads cut short by a hard kill, and only those.
+
+    Call it once per Home Assistant run, before the REST views exist: no upload can then be under way.
+    """
+    removed = await hass.async_add_executor_job(remove_leftovers, Path(hass.config.path(DOMAIN)))
+    if removed:
+        LOGGER.info("Removed %s unfinished upload(s) left by an interrupted run", removed)
+
+
+def remove_leftovers(folder: Path) -> int:
+    """Remove `.upload-*` files from `folder`/uploads and `.*.partial` from `folder`/files (blocking)."""
+    removed = 0
+    for name, pattern in _LEFTOVERS:
+        try:
+            entries = list((folder / name).iterdir())
+        except FileNotFoundError:
+            continue
+        for path in entries:
+            if pattern.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 class PrintItems:

@@ -54,6 +54,10 @@ type JobAnnouncer = Callable[[PrintJob, Context | None, str], None]
 type Reserver = Callable[[PrinterCoordinator, PrintJob], Reservation | None]
 
 
+class BedNotClearError(JobError):
+    """A start refused (409) while the printer's bed is not known to be clear: a plate may be on it."""
+
+
 class JobManager(PrintTracking):
     """Items, jobs, the printers' bed state, and who is told of every job transition."""
 
@@ -73,6 +77,9 @@ class JobManager(PrintTracking):
         self._creating: set[int] = set()
         # Printers whose next known state is the first since Home Assistant or their connection started.
         self._fresh: set[int] = set()
+        # Prints seen to have ended while nobody watched, by printer: their start time (an OttoEject
+        # may take such a plate off once it has a job).
+        self.unseen_ends: dict[int, int] = {}
         # Jobs whose printer is being told to stop: their own FAILED report is not their end.
         self._cancelling: set[int] = set()
         # Takes the shelves a job's plate will need on a printer with an OttoEject, and says whether
@@ -399,8 +406,11 @@ class JobManager(PrintTracking):
             or self.store.active_job(printer.printer_id) is not None
         ):
             raise JobError(f"Printer {printer.printer_id} is busy.")
+        self._check_bed_clear(printer)
+
+    def _check_bed_clear(self, printer: PrinterCoordinator) -> None:
         if not self.bed_is_clear(printer):
-            raise JobError(
+            raise BedNotClearError(
                 f"The bed of printer {printer.printer_id} is not known to be clear: "
                 "clear it and mark it clear (button, action or REST) first."
             )
@@ -431,11 +441,7 @@ class JobManager(PrintTracking):
         """Start a file already on a printer (the printers API and action), with the bed-clear rule."""
         if printer.printer_id in self._starting or self._unconfirmed_start(printer.printer_id):
             raise JobError(f"A job is being started on printer {printer.printer_id}.")
-        if not self.bed_is_clear(printer):
-            raise JobError(
-                f"The bed of printer {printer.printer_id} is not known to be clear: "
-                "clear it and mark it clear (button, action or REST) first."
-            )
+        self._check_bed_clear(printer)
         await printer.async_start_print(filename, **options)
         self.store.bed_clear[printer.printer_id] = False
         await self.store.async_save()

@@ -1,8 +1,9 @@
 """The production books in Home Assistant: storage, spool devices, and the low-filament event.
 
-Every change goes through `ProductionManager.async_change`: the operation runs on the books (which
-refuse before changing anything), the books are saved before the call returns (a deduction is a fact),
-and then the spool devices, the entities and the `print_farm_spool_low` event follow.
+Every change goes through `ProductionManager.async_change`: the operation runs on a copy of the books
+(which refuse before changing anything), the copy is saved, and only once it is on disk does it
+become the books (a deduction is a fact: all of it is kept, or none); then the spool devices, the
+entities and the `print_farm_spool_low` event follow. A save that fails changes nothing (503).
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_send
-from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN, LOGGER
 from ..rules.books.money import quantity_out
-from ..rules.books.records import Spool
+from ..rules.books.records import InventoryError, Spool
 from ..rules.books.runs import Books
 from ..rules.settings import SPOOL_LOW_GRAMS, settings_of
-from .storage import StoreFromTheFuture
+from .storage import FactStore, StoreFromTheFuture, StoreWriteError
 
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
@@ -53,7 +53,15 @@ def spool_identifier(spool_id: str) -> tuple[str, str]:
     return (DOMAIN, f"{SPOOL_PREFIX}{spool_id}")
 
 
-class ProductionStore(Store[dict[str, Any]]):
+class BooksNotSaved(InventoryError):
+    """The books could not be saved, so nothing changed: 503, and the same request may be tried again."""
+
+    def __init__(self, error: StoreWriteError) -> None:
+        """A 503 that says why."""
+        super().__init__(f"Could not save the books ({error}); nothing was changed. Try again.", 503)
+
+
+class ProductionStore(FactStore[dict[str, Any]]):
     """The books' storage file, with its migrations.
 
     Minor versions only add collections or fields, so an older file gets the missing collections
@@ -102,15 +110,23 @@ class ProductionManager:
     async def async_change[T](self, operation: Callable[[Books], T], context: Context | None = None) -> T:
         """Run one operation on the books and save them before returning.
 
-        A refused operation (`InventoryError`) has changed nothing and saves nothing. An operation
-        checks and changes without pausing, so two completions of one run cannot both deduct; and
-        operations run one at a time, save and follow-up included, so that each compares its own
-        before and after (a spool that goes low fires `print_farm_spool_low` once).
+        The operation runs on a copy, which becomes the books only once it is saved: a refused
+        operation (`InventoryError`) or a failed save (`BooksNotSaved`, 503) leaves the books, and
+        the disk, as they were, and the same request can be made again. Operations run one at a
+        time, save and follow-up included: two completions of one run cannot both start from the
+        run in progress while the other's save is under way (only one deducts), and each compares
+        its own before and after (a spool that goes low fires `print_farm_spool_low` once).
         """
         async with self._lock:
             before = {spool_id: spool.remaining_grams for spool_id, spool in self.books.spools.items()}
-            result = operation(self.books)
-            await self._store.async_save(self.books.to_stored())
+            working = self.books.copy()
+            result = operation(working)
+            try:
+                await self._store.async_save_or_raise(working.to_stored())
+            except StoreWriteError as err:
+                LOGGER.error("The production books were not changed: %s", err)
+                raise BooksNotSaved(err) from err
+            self.books = working
             self._after_change(before, context)
         return result
 

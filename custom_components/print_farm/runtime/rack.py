@@ -199,6 +199,24 @@ async def async_add_rack(
     return farm.racks[subentry.subentry_id]
 
 
+async def async_remove_rack(
+    hass: HomeAssistant, entry: PrintFarmConfigEntry, rack: RackCoordinator, *, force: bool = False
+) -> None:
+    """Remove a rack (REST deletion): its subentry, its stored shelves, its device and entities.
+
+    Refused with ShelfReservedError while a job still needs one of its shelves (reserved by an open
+    job, or holding the plate of a job whose ejection workflow is under way), unless `force`.
+    """
+    farm = entry.runtime_data
+    if not force and (holder := farm.ejection.placement.in_use(rack_id=rack.rack_id)) is not None:
+        raise ShelfReservedError(
+            f"Print job {holder} still needs shelves of ottorack {rack.rack_id}: remove the rack when"
+            " its plate is done with them (or force it)."
+        )
+    hass.config_entries.async_remove_subentry(entry, rack.subentry.subentry_id)
+    await farm.async_sync()
+
+
 def shelf_validation_error(err: ShelfError) -> ServiceValidationError:
     """A refused shelf change, as the user sees it from a select or an action."""
     return ServiceValidationError(

@@ -1,13 +1,15 @@
 """What the farm keeps in Home Assistant storage: device ids, printer details, rack shelves, jobs.
 
 Each class owns one `.storage/print_farm.*` file; the production books own theirs
-(`runtime/production.py`), with its migrations.
+(`runtime/production.py`), with its migrations. Every file holds facts (ids never handed out twice,
+shelves, jobs, the books), so every one is a `FactStore`: written whole or not at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, fields
-from typing import Any, Final, TypedDict
+from typing import Any, Final, TypedDict, override
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -34,6 +36,45 @@ STORAGE_VERSION: Final = 1
 
 class StoreFromTheFuture(Exception):
     """A storage file was written by a newer major version; loading it would lose data."""
+
+
+class StoreWriteError(Exception):
+    """A storage file could not be written; what it should have held is not on disk."""
+
+
+class FactStore[T: Mapping[str, Any]](Store[T]):
+    """A storage file of facts: written atomically (a crash leaves the old file or the new one).
+
+    `async_save_or_raise` also tells its caller when the write failed: Home Assistant's `Store`
+    only logs a failed write, which would let a caller answer "saved" for what is not on disk.
+    """
+
+    def __init__(self, hass: HomeAssistant, version: int, key: str, *, minor_version: int = 1) -> None:
+        """A store of `key`, written atomically."""
+        super().__init__(hass, version, key, minor_version=minor_version, atomic_writes=True)
+        self._write_error: BaseException | None = None
+
+    @override
+    async def _async_write_data(self, path: str, data: dict[str, Any]) -> None:
+        try:
+            await super()._async_write_data(path, data)
+        except Exception as err:
+            self._write_error = err  # Store logs and swallows its own WriteError: keep it for the caller
+            raise
+
+    def _take_write_error(self) -> BaseException | None:
+        error, self._write_error = self._write_error, None
+        return error
+
+    async def async_save_or_raise(self, data: T) -> None:
+        """Save now; StoreWriteError when the file could not be written."""
+        self._take_write_error()  # a failure of an earlier (delayed) save is not this one's
+        try:
+            await self.async_save(data)
+        except Exception as err:
+            raise StoreWriteError(f"{self.key} could not be written: {err}") from err
+        if (error := self._take_write_error()) is not None:
+            raise StoreWriteError(f"{self.key} could not be written: {error}") from error
 
 
 # "day" (YYYYMMDD, local) is the day "completed_today" and "failed_today" count.
@@ -71,7 +112,7 @@ class PrinterRegistry:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the registry; call async_load before use."""
-        self._store: Store[_StoredPrinters] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.printers")
+        self._store = FactStore[_StoredPrinters](hass, STORAGE_VERSION, f"{DOMAIN}.printers")
         self._data: _StoredPrinters = {"next_id": 1, "printers": {}}
 
     async def async_load(self) -> None:
@@ -132,7 +173,7 @@ class IdRegistry:
 
     def __init__(self, hass: HomeAssistant, kind: str) -> None:
         """Create the registry of `kind` ("ottoejects", ...); call async_load before use."""
-        self._store: Store[_StoredIds] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{kind}")
+        self._store = FactStore[_StoredIds](hass, STORAGE_VERSION, f"{DOMAIN}.{kind}")
         self._data: _StoredIds = {"next_id": 1, "ids": {}}
 
     async def async_load(self) -> None:
@@ -175,7 +216,7 @@ class RackStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
-        self._store: Store[_StoredRacks] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.racks", atomic_writes=True)
+        self._store = FactStore[_StoredRacks](hass, STORAGE_VERSION, f"{DOMAIN}.racks")
         self._data: _StoredRacks = {"next_id": 1, "racks": {}}
         self._shelves: dict[str, list[Shelf]] = {}
 
@@ -284,7 +325,7 @@ class _StoredJobs(TypedDict):
 JOBS_STORAGE_VERSION: Final = 4
 
 
-class JobsStorage(Store[_StoredJobs]):
+class JobsStorage(FactStore[_StoredJobs]):
     """The jobs file, with its migrations."""
 
     async def _async_migrate_func(
@@ -321,8 +362,8 @@ class JobStore:
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
-        # Written whole or not at all: a job's step is stored before it is sent.
-        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs", atomic_writes=True)
+        # Written whole or not at all (a FactStore): a job's step is stored before it is sent.
+        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs")
         self.items: dict[int, PrintItem] = {}
         self.jobs: dict[int, PrintJob] = {}
         self.bed_clear: dict[int, bool] = {}

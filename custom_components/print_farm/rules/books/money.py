@@ -38,8 +38,13 @@ def limit_places(value: Decimal, places: int) -> Decimal:
     """An input kept to `places` decimal places, half-even (what a scale or a price list can mean).
 
     Bounding the places of every input keeps every later result within Decimal's 28 digits.
+    Raises ValueError for a value too large to keep that many places.
     """
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    try:
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:
+        # More digits than Decimal keeps: callers bound their inputs first, this is the last guard.
+        raise ValueError("the number is out of range") from None
 
 
 def to_cents(amount: Decimal) -> int:

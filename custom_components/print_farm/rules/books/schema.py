@@ -27,12 +27,20 @@ MAX_GRAMS: Final = Decimal(1_000_000)  # a tonne of filament: anything above is 
 MAX_HOURS: Final = Decimal(100_000)
 MAX_MONEY: Final = Decimal(1_000_000_000)
 MAX_COUNT: Final = 1_000_000
+DEFAULT_NET_GRAMS: Final = Decimal(1000)  # a spool's net weight when none is given
 
 
 def number(
     minimum: Decimal = Decimal(0), maximum: Decimal = MAX_GRAMS, *, above: bool = False, places: int = 3
 ) -> Callable[[Any], Decimal]:
-    """A JSON number (not a string, not a bool) in range, as a Decimal of at most `places` places."""
+    """A JSON number (not a string, not a bool) in range, as a Decimal of at most `places` places.
+
+    Both bounds are checked on the number as sent, before rounding, so a huge value never reaches
+    the rounding (-1e25 has too many digits for it). `above` means more than `minimum`: the
+    smallest such number of `places` places is the real bound, and the OpenAPI document says so.
+    """
+    step = Decimal(1).scaleb(-places)
+    low = minimum + step if above else minimum
 
     def validate(value: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -43,13 +51,14 @@ def number(
             raise vol.Invalid(str(err)) from None
         if result > maximum:
             raise vol.Invalid(f"must be at most {maximum}")
-        result = limit_places(result, places)
-        if result < minimum or (above and result == minimum):
-            raise vol.Invalid(f"must be {'more than' if above else 'at least'} {minimum}")
-        return result
+        if result < low:
+            raise vol.Invalid(f"must be at least {low}")
+        try:
+            return limit_places(result, places)
+        except ValueError as err:
+            raise vol.Invalid(str(err)) from None
 
-    bound = "exclusiveMinimum" if above else "minimum"
-    validate.openapi = {"type": "number", bound: float(minimum), "maximum": float(maximum)}  # type: ignore[attr-defined]
+    validate.openapi = {"type": "number", "minimum": float(low), "maximum": float(maximum)}  # type: ignore[attr-defined]
     return validate
 
 
