@@ -100,3 +100,61 @@ async def test_a_plate_printed_while_nobody_watched_is_given_a_job_and_taken_off
     assert [script.split(" ;")[0] for script in await scripts(simulator, ejector["id"])] == FULL_RUN
     assert farm.jobs.bed_is_clear(printer)
     assert len(farm.jobs.store.jobs) == 1  # one job for the one print, also after its plate left
+
+
+async def test_a_printer_used_while_offline_is_not_ejected_into(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    """Its plate was taken off and another print started while it was offline: nothing moves."""
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
+    await farm.async_update_settings({"eject_release_temperatures": {"PETG": 10}})
+    job_id = await queue_job(await hass_client(), "petg.gcode", PETG, auto_start=True)
+    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].status == "PRINTING")
+    job = farm.jobs.store.jobs[job_id]
+    serial = sim_printer["serial"]
+    printer = farm.printer_by_id(1)
+    await simulator.advance(serial, 900)
+    await wait_until(hass, lambda: job.workflow is not None)
+    await simulator.offline(serial)
+    await wait_until(hass, lambda: not printer.client.online)
+    await farm.async_update_settings({"eject_max_cooling_minutes": 0})
+    await simulator.put_file(serial, "other.gcode", PETG)
+    await simulator.start_print(serial, "other.gcode")
+    await simulator.advance(serial, 200)
+    await simulator.online(serial)
+    await wait_until(hass, lambda: job.workflow["state"] == "paused", timeout=20)
+    assert "reports another print" in job.workflow["fault"]
+    assert POSITIONING not in (await simulator.printer(serial))["gcode_lines"]
+    assert (await simulator.ottoeject(ejector["id"]))["scripts"] == []
+
+
+async def test_the_plate_of_a_deleted_jobs_print_is_left_to_a_person(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> None:
+    """Deleting a job's record (the v1 route) leaves its print alone, and its plate is not made a job again."""
+    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
+    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
+    client = await hass_client()
+    job_id = await queue_job(client, "petg.gcode", PETG, auto_start=True)
+    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].status == "PRINTING")
+    serial = sim_printer["serial"]
+    await simulator.advance(serial, 60)
+    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].seen_active)
+    assert (await client.delete(f"/api/print_farm/v1/jobs/{job_id}")).status == 200
+    printer = farm.printer_by_id(1)
+    await simulator.advance(serial, 1500)
+    await wait_until(hass, lambda: printer.client.fields["gcode_state"] == "FINISH")
+    await wait_until(hass, lambda: farm.jobs.store.bed_clear.get(1) is False)
+    farm.orchestrator.schedule()  # another dispatch: still nothing to take
+    await hass.async_block_till_done()
+    assert farm.jobs.store.jobs == {}
+    assert (await simulator.ottoeject(ejector["id"]))["scripts"] == []

@@ -19,10 +19,10 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from ..const import CONF_EJECT_GCODE, CONF_POSITION, CONF_SETTLE, DOMAIN, LOGGER
-from ..protocols.bambu import FIELD_ONLINE
+from ..protocols.bambu import FIELD_CURRENT, FIELD_ONLINE, PRINTING_STATES
 from ..rules.jobs import AWAITING_REMOVAL, COMPLETED, ENDED_UNSEEN, FAILED, PRINTING, PrintJob
 from ..rules.racks import PLATE_WITH_PRINT
-from ..rules.settings import EJECT, FAILED_PLATE, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
+from ..rules.settings import EJECT, FAILED_PLATE, JOB_PROCESSING, MAX_COOLING_MINUTES, RELEASE_TEMPERATURES
 from ..rules.workflow import (
     COOL,
     GRAB,
@@ -56,7 +56,7 @@ from .workflow_issues import (
 if TYPE_CHECKING:
     from .farm import PrintFarmConfigEntry
 
-_PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_ONLINE, "gcode_state"})
+_PRINTER_FIELDS: Final = frozenset({"bed_temp", FIELD_CURRENT, FIELD_ONLINE, "gcode_state"})
 
 
 class _Stale(Exception):
@@ -209,8 +209,9 @@ class Ejection(WorkflowDecisions, MacroSteps):
         """Begin the workflow of each plate an OttoEject could take off and nothing takes yet.
 
         Called with each dispatch (a freed shelf, a printer's change): a finished job whose plate
-        found no shelf begins now if one is free; a finished print no job accounts for (it ended
-        while nobody watched) is given a job first, and its plate is then taken like any other.
+        found no shelf begins now if one is free, and so does a failed one when failed plates are
+        ejected; the plate of a print seen to have ended while nobody watched is given a job first
+        (while job processing is on), and is then taken like any other.
         """
         farm = self.entry.runtime_data
         taken = {
@@ -218,26 +219,45 @@ class Ejection(WorkflowDecisions, MacroSteps):
             for job in self.jobs.store.jobs.values()
             if job.workflow is not None and not job.workflow.get("done")
         }
+        self._no_shelf &= set(self.jobs.store.jobs)  # jobs gone meanwhile
         for printer in farm.printers.values():
             printer_id = printer.printer_id
             if (
                 printer_id in taken
                 or printer_id in self._held_printers
+                or self.jobs.store.bed_clear.get(printer_id) is not False
+                or not printer.client.online
                 or self.placement.ejector_of(printer) is None
             ):
                 continue
-            job = self.jobs.store.active_job(printer_id)
+            job = self.jobs.store.active_job(printer_id) or self._failed_plate_of(printer)
             if job is not None:
-                if job.stage == AWAITING_REMOVAL and job.workflow is None:
+                if job.workflow is None and (job.stage == AWAITING_REMOVAL or job.status == FAILED):
                     self.entry.async_create_background_task(
                         self.hass, self._async_begin(job), f"{DOMAIN} workflow of job {job.id}"
                     )
-            elif (
-                self.jobs.store.bed_clear.get(printer_id) is False  # a print was seen (or known) to end
-                and printer.client.online
-                and printer.client.fields["gcode_state"] == "FINISH"
-            ):
+            elif farm.settings[JOB_PROCESSING]:
                 self.jobs.async_adopt_plate(printer)
+
+    def _failed_plate_of(self, printer: PrinterCoordinator) -> PrintJob | None:
+        """The failed job whose plate the printer still holds, when failed plates are ejected."""
+        if self.entry.runtime_data.settings[FAILED_PLATE] != EJECT:
+            return None
+        start = printer.client.fields["start_time"]
+        return next(
+            (
+                job
+                for job in self.jobs.store.jobs.values()
+                if job.printer_id == printer.printer_id
+                and job.status == FAILED
+                and job.seen_active
+                and job.failure != ENDED_UNSEEN
+                and job.workflow is None
+                and start is not None
+                and job.printer_start_time == start
+            ),
+            None,
+        )
 
     @callback
     def async_resume(self) -> None:
@@ -330,12 +350,16 @@ class Ejection(WorkflowDecisions, MacroSteps):
         return min(release_temperature(material, overrides) for material in materials)
 
     async def _cool(self, job: PrintJob, wf: Workflow, printer: PrinterCoordinator) -> None:
-        """Wait for the bed to reach the release temperature, at most the longest wait after FINISH."""
+        """Wait for a cool bed: at most the longest wait from the workflow's start, however long offline."""
         while True:  # the settings are read anew each time: a change applies to a plate cooling now
             limit = self._release_temperature(job)
             deadline = wf.finished_at + 60 * float(self.entry.runtime_data.settings[MAX_COOLING_MINUTES])
-            # An offline printer's last reading is stale, and nothing can be sent to it: wait for it.
-            online = printer.client.online
+            # An offline printer's last reading is stale, and nothing can be sent to it: wait for it
+            # (back online, for its first status report: until then its readings are the old ones).
+            online = printer.client.online and printer.client.current
+            if online and (other := _prints_another(job, printer)):
+                await self._pause(job, wf, other)
+                return
             bed = printer.client.fields.get("bed_temp")
             if online and isinstance(bed, int | float) and bed <= limit:
                 break
@@ -361,8 +385,11 @@ class Ejection(WorkflowDecisions, MacroSteps):
                 "printer got it is unknown",
             )
             return
-        while not printer.client.online:  # it went offline since it cooled: nothing is sent to it
+        while not (printer.client.online and printer.client.current):  # offline since it cooled
             await self._sleep(job, wf)
+        if other := _prints_another(job, printer):
+            await self._pause(job, wf, other)
+            return
         gcode = str(printer.subentry.data.get(CONF_EJECT_GCODE) or positioning_gcode(printer.model))
         settle = printer.subentry.data.get(CONF_SETTLE)
         wf.state, wf.sent_at = SENT, time.time()
@@ -483,6 +510,23 @@ class Ejection(WorkflowDecisions, MacroSteps):
         # Raised before the save: a decision that comes during it removes it, never the reverse.
         async_workflow_paused(self.hass, self.entry.entry_id, job.id, name, wf.step, fault)
         await self._save(job, wf)
+
+
+def _prints_another(job: PrintJob, printer: PrinterCoordinator) -> str | None:
+    """Why the printer no longer holds the job's plate (it prints, or reports another print), if it does not.
+
+    A printer that was offline may have been used meanwhile: nothing moves until a person looked.
+    """
+    fields = printer.client.fields
+    start = fields["start_time"]
+    if fields["gcode_state"] in PRINTING_STATES or (
+        start is not None and job.printer_start_time is not None and start != job.printer_start_time
+    ):
+        return (
+            f"{printer.name} reports another print than job {job.id}'s: if its plate was taken off, "
+            "abort the workflow; retry once the finished plate is back on the bed"
+        )
+    return None
 
 
 def _workflow_of(job: PrintJob) -> Workflow:

@@ -3,7 +3,8 @@
 A mixin of `Ejection` (runtime/ejection.py), which runs the workflows. Each macro ends with a
 unique marker (`; pf-step=<job>-<step>-<attempt>`) that Moonraker's G-code store keeps: a sent
 step is resolved by reading the store, never by sending it again (`rules/workflow.resolve`), and
-its end is Klipper's idle_timeout leaving "Printing", followed on Moonraker's websocket.
+its end is Klipper's idle_timeout leaving "Printing", followed on Moonraker's websocket (asked
+over HTTP every second while the websocket is down).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from homeassistant.exceptions import HomeAssistantError
 
-from ..protocols.moonraker import MoonrakerError
+from ..protocols.moonraker import MoonrakerError, MoonrakerNotReadyError
 from ..rules.jobs import PrintJob
 from ..rules.workflow import (
     FAILED as OUTCOME_FAILED,
@@ -130,9 +131,9 @@ class MacroSteps:
         seen_running: bool,
         answered: bool = False,
     ) -> None:
-        """Follow a received macro to its end, from Moonraker's websocket (Klipper's idle_timeout).
+        """Follow a received macro to its end, from Moonraker's websocket (over HTTP while it is down).
 
-        Klipper answers a script when its commands are queued; idle_timeout leaves "Printing" once
+        The end is Klipper's idle_timeout leaving "Printing". Klipper answers a script when its commands are queued; idle_timeout leaves "Printing" once
         the moves are done, and only then is the step over (and the ejector free for the next).
         """
         watcher = ejector.watcher
@@ -147,16 +148,21 @@ class MacroSteps:
                 return
             if not watcher.connected:
                 # The websocket is down or not up yet (it reconnects): ask Moonraker itself, every
-                # second meanwhile. No answer: Moonraker is gone, and the step is asked of it later.
+                # second meanwhile. Klipper not ready: it stopped (as above). No answer: Moonraker is
+                # gone, and the step is asked of it later.
                 try:
                     idle = await ejector.client.idle_state()
+                except MoonrakerNotReadyError:
+                    resume = READY if seen_running or answered else SENT
+                    await self._pause(job, wf, f"Klipper stopped while {name} ran", resume)
+                    return
                 except MoonrakerError:
                     await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
                     return
                 self._check(job, wf)
                 if idle in _IDLE:
                     break
-                seen_running = True
+                seen_running = seen_running or idle == "Printing"
                 await self._sleep(job, wf, 1.0)
                 continue
             idle = watcher.idle_state

@@ -166,6 +166,12 @@ class Orchestrator:
     async def _async_dispatch(self) -> None:
         self._scheduled = False
         try:
+            # First the plates an OttoEject could take off and nothing takes yet (no shelf was free,
+            # or no job accounts for them): a shelf they take is then not given to a start.
+            self.ejection.async_clear_plates()
+        except Exception:
+            LOGGER.exception("Could not begin the workflow of a plate left on a printer")
+        try:
             farm = self.entry.runtime_data
             printers = {printer.printer_id: printer for printer in farm.printers.values()}
             placement = self.ejection.placement
@@ -184,9 +190,6 @@ class Orchestrator:
                 fit=lambda job, printer_id: placement.fit_of(job, printers[printer_id]),
             )
             self.waiting = decision.waiting
-            # Plates an OttoEject could take off and nothing takes yet (no shelf was free, or no job
-            # accounts for them): their workflows begin.
-            self.ejection.async_clear_plates()
             self.error = None
         except Exception as err:
             LOGGER.exception("Job dispatch failed")

@@ -65,6 +65,7 @@ class PrintTracking:
     _starting_jobs: set[int]
     _creating: set[int]
     _fresh: set[int]
+    unseen_ends: dict[int, int]
     _cancelling: set[int]
 
     if TYPE_CHECKING:  # the job manager's own
@@ -93,20 +94,35 @@ class PrintTracking:
         self.hass.async_create_task(self._auto_create(printer, discovered_on_startup), eager_start=True)
 
     @callback
-    def async_adopt_plate(self, printer: PrinterCoordinator) -> None:
-        """Give a finished print no job accounts for (it ended while nobody watched) a job of its own.
+    def async_adopt_plate(self, printer: PrinterCoordinator) -> bool:
+        """Give the plate of a print that ended while nobody watched a job of its own; whether it did.
 
-        The job is created finished (`awaiting_removal`), so that the printer's OttoEject takes its
+        Only the print the printer reports now, finished, seen to have ended unseen (it started
+        after the bed was last cleared), while no start is under way or unconfirmed on the printer.
+        The job is created finished (`awaiting_removal`), so that the printer's OttoEject takes the
         plate off like any other; the same setting as for prints started outside the farm applies.
+        Once per print: a job deleted afterwards does not come back.
         """
+        printer_id = printer.printer_id
+        fields = printer.client.fields
         if (
             not self.entry.runtime_data.settings[AUTO_CREATE]
-            or printer.printer_id in self._starting
-            or printer.printer_id in self._creating
+            or fields["gcode_state"] != "FINISH"
+            or fields["start_time"] is None
+            or self.unseen_ends.get(printer_id) != fields["start_time"]
+            or self.store.bed_clear.get(printer_id) is not False
+            or printer_id in self._starting
+            or printer_id in self._creating
+            or any(
+                job.printer_id == printer_id and job.status == QUEUED and job.stage == START_SENT
+                for job in self.store.jobs.values()
+            )
         ):
-            return
-        self._creating.add(printer.printer_id)
-        self.hass.async_create_task(self._auto_create(printer, True, ended=True), eager_start=True)
+            return False
+        del self.unseen_ends[printer_id]
+        self._creating.add(printer_id)
+        self.hass.async_create_task(self._auto_create(printer, False, ended=True), eager_start=True)
+        return True
 
     def _already_tracked(self, printer_id: int, seen: SeenPrint, window_s: int) -> bool:
         """Whether a job, or a deleted job's mark, already stands for the print a printer reports."""
@@ -220,6 +236,8 @@ class PrintTracking:
             # Any print that ends leaves a plate behind, ours or not, also one that ended while
             # nobody watched (it started after the plate was last taken off).
             self.store.bed_clear[printer.printer_id] = False
+            if previous not in PRINTING_STATES and seen.start is not None:
+                self.unseen_ends[printer.printer_id] = seen.start
             self.store.schedule_save()
             self._changed()
         mark = self.store.dismissed.get(printer.printer_id)
