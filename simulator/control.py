@@ -127,6 +127,18 @@ class SimulatorControl:
         body = {"command": command, "sequence_id": sequence_id, "result": result, "reason": reason}
         return await self._action(serial, "foreign_answer", body)
 
+    async def break_next_upload(
+        self, serial: str, after_bytes: int, control: str = "reply"
+    ) -> dict[str, Any]:
+        """Cut the printer's next FTPS upload after after_bytes bytes (data connection reset).
+
+        control "reply": the control connection answers 426; "close": it closes without an answer.
+        The partial file stays on storage, as a printer leaves it.
+        """
+        return await self._action(
+            serial, "ftps/break_upload", {"after_bytes": after_bytes, "control": control}
+        )
+
     async def start_print(self, serial: str, file: str) -> dict[str, Any]:
         """Start printing a stored file as if from the printer's screen."""
         return await self._action(serial, "start", {"file": file})

@@ -8,6 +8,7 @@ Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 40
                                               authorization control is on: it refuses unsigned
                                               project_file, gcode_file and gcode_line)
     GET    /printers/{serial}                 info + state + files + commands + gcode_lines
+                                              + upload_fault (bytes, or null when none is armed)
     DELETE /printers/{serial}                 -> 204
     PUT    /printers/{serial}/files/{name}    raw body -> 201 {name, size}
     POST   /printers/{serial}/advance         {seconds} -> {time, state}
@@ -20,6 +21,12 @@ Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 40
     POST   /printers/{serial}/foreign_answer  {command, sequence_id, result?, reason?} -> {published}
                                               (the answer to another LAN client's command, on the
                                               report topic; result "success" unless given)
+    POST   /printers/{serial}/ftps/break_upload {after_bytes, control?} -> {after_bytes, control}
+                                              (the next STOR is cut after after_bytes bytes: its data
+                                              connection is reset and the control connection answers
+                                              426, or closes with control "close"; the partial file
+                                              stays on storage, as on a printer; a shorter file goes
+                                              through whole and spends the fault)
 
     GET    /ottoejects                        every OttoEject's info
     POST   /ottoejects                        {name?, printers? ["P1","P2"], slots? 6, macro_seconds? 20,
@@ -62,7 +69,7 @@ from .broker import (
     load_certificate,
     port_is_free,
 )
-from .ftps import FtpsServer
+from .ftps import FtpsServer, UploadFault
 from .ottoeject import (
     DEFAULT_MACRO_SECONDS,
     DEFAULT_PRINTERS,
@@ -204,6 +211,7 @@ class SimulatedPrinter:
             "files": files,
             "commands": self.firmware.commands,
             "gcode_lines": self.firmware.gcode_lines,
+            "upload_fault": None if (fault := self.ftps.upload_fault) is None else fault.after_bytes,
         }
 
 
@@ -428,9 +436,12 @@ class Farm:
     async def _tick(self) -> None:
         """Realtime clock: once a real second, advance every printer by time_scale seconds, one report each."""
         loop = asyncio.get_running_loop()
-        last = loop.time()
+        last = due = loop.time()
         while True:
-            await asyncio.sleep(1.0)
+            # Ticks keep to whole seconds from the start (the work of a tick does not push the next
+            # one back), so that each printer reports once a second; a late tick is not made up.
+            due = max(due + 1.0, loop.time())
+            await asyncio.sleep(due - loop.time())
             now = loop.time()
             seconds, last = (now - last) * self.time_scale, now
             for printer in list(self.printers.values()):
@@ -450,7 +461,7 @@ class Farm:
             message = ssdp.notify_message(
                 host=printer.host,
                 serial=printer.serial,
-                model_code=printer.spec.code,
+                model_code=printer.spec.ssdp_code,
                 name=printer.name,
                 firmware=printer.spec.firmware,
             )
@@ -621,6 +632,16 @@ def make_app(farm: Farm) -> web.Application:
         if not printer.online:
             raise _error(web.HTTPConflict, "the printer is offline")
         return {"published": printer.firmware.answer_another_client(command, sequence_id, result, reason)}
+
+    @action("ftps/break_upload")
+    async def break_upload(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        after_bytes, control = body.get("after_bytes"), body.get("control", "reply")
+        if isinstance(after_bytes, bool) or not isinstance(after_bytes, int) or after_bytes < 0:
+            raise _error(web.HTTPBadRequest, "'after_bytes' must be an integer >= 0")
+        if control not in ("reply", "close"):
+            raise _error(web.HTTPBadRequest, "'control' must be 'reply' (426) or 'close'")
+        printer.ftps.upload_fault = UploadFault(after_bytes, control)
+        return {"after_bytes": after_bytes, "control": control}
 
     @action("broker/restart")
     async def restart_broker(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:

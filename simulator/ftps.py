@@ -6,6 +6,16 @@ forgets to pass the session fails here as it would on real hardware.
 
 TLS 1.3 is allowed: the server sends its session tickets right after the handshake, before the
 220 greeting, so a client holds a resumable session once it has read the greeting.
+
+The end of an uploaded file is the end of the data connection, with or without a TLS close_notify:
+the printers' clients end STOR with a plain TCP half-close (the printers do not answer a TLS
+shutdown), and vsftpd on the printers takes that as the end of the file. So neither the printers nor
+this server can tell a finished upload from one whose client died mid-file and whose kernel sent a
+FIN, and STOR announces no size to compare against. A connection reset is told apart: the server
+answers 426 and keeps the partial file, as vsftpd does. To test a transfer that breaks in the middle,
+arm `UploadFault` (the control API's ftps/break_upload): the next STOR is cut after N bytes, its data
+connection is reset, and the control connection answers 426 or closes; the partial file stays on
+storage as a printer leaves it, for the client to delete.
 """
 
 from __future__ import annotations
@@ -13,11 +23,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import contextlib
+from dataclasses import dataclass
 import datetime
 from pathlib import Path
 import posixpath
+import socket
 import ssl
-from typing import Final
+import struct
+from typing import Final, Literal
 
 DATA_TIMEOUT: Final = 30.0
 _CHUNK: Final = 65536
@@ -25,6 +38,14 @@ _FEATURES: Final = ("EPSV", "PASV", "PBSZ", "PROT", "SIZE", "UTF8")
 _BEFORE_LOGIN: Final = frozenset({"USER", "PASS", "QUIT", "FEAT", "SYST", "PBSZ", "PROT", "OPTS", "NOOP"})
 
 type Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadFault:
+    """Break the next STOR after `after_bytes` bytes; then answer 426 ("reply") or drop the control connection ("close")."""
+
+    after_bytes: int
+    control: Literal["reply", "close"] = "reply"
 
 
 class FtpsServer:
@@ -47,6 +68,7 @@ class FtpsServer:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()  # every open control and data connection
         self._listeners: set[asyncio.Server] = set()  # open passive-mode listeners
+        self.upload_fault: UploadFault | None = None  # spent by the next STOR
 
     @property
     def running(self) -> bool:
@@ -167,28 +189,40 @@ class _Session:
         port = await self._open_passive()
         await self.reply(229, f"Entering Extended Passive Mode (|||{port}|)")
 
-    async def do_STOR(self, argument: str) -> None:
+    async def do_STOR(self, argument: str) -> bool | None:
         if (path := self._path(argument)) is None:
             await self.reply(553, "Could not create file.")
-            return
+            return None
         if (streams := await self._accept_data("Ok to send data.")) is None:
-            return
+            return None
         reader, writer = streams
-        complete = True
+        fault, self.server.upload_fault = self.server.upload_fault, None
+        limit = fault.after_bytes if fault is not None else None
+        received, complete = 0, True
         # Blocking writes are fine here: local disk, simulator only, small test files.
         with path.open("wb") as file:
             try:
-                while chunk := await reader.read(_CHUNK):
+                while limit is None or received < limit:
+                    wanted = _CHUNK if limit is None else min(_CHUNK, limit - received)
+                    if not (chunk := await reader.read(wanted)):
+                        break
                     file.write(chunk)
+                    received += len(chunk)
+                complete = limit is None or received < limit  # at the limit, the injected fault breaks it
             except ssl.SSLEOFError:
                 pass  # the client closed without close_notify: that is the end of the file
             except (OSError, asyncio.IncompleteReadError):
                 complete = False  # a broken transfer leaves the partial file, as on the printers
-        await self._close_data(writer)
         if complete:
+            await self._close_data(writer)
             await self.reply(226, "Transfer complete.")
-        else:
-            await self.reply(426, "Failure reading network stream.")
+            return None
+        _reset(writer)
+        self.server._writers.discard(writer)
+        if fault is not None and fault.control == "close":
+            return False
+        await self.reply(426, "Failure reading network stream.")
+        return None
 
     async def do_RETR(self, argument: str) -> None:
         if (path := self._path(argument)) is None or not path.is_file():
@@ -334,3 +368,12 @@ class _Session:
         await writer.drain()
         await self._close_data(writer)
         await self.reply(226, "Directory send OK.")
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Drop a connection with a TCP reset (no FIN, no close_notify), as a broken network does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()

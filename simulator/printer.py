@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 from dataclasses import dataclass, field
+import ipaddress
 import json
 import logging
 import math
@@ -58,7 +59,8 @@ class ModelSpec:
     """What differs between printer models."""
 
     name: str
-    code: str  # DevModel in SSDP, project_name in get_version
+    code: str  # project_name in get_version (the project id)
+    ssdp_code: str  # DevModel in SSDP: the X1 and X1C announce a name of their own, not their project id
     product_name: str
     serial_prefix: str
     report_style: str  # "delta" (P1/A1) or "full" (X1)
@@ -70,14 +72,16 @@ class ModelSpec:
 MODELS: Final = {
     spec.name: spec
     for spec in (
-        ModelSpec("P1P", "C11", "Bambu Lab P1P", "01S00A", "delta", "01.07.00.00"),
-        ModelSpec("P1S", "C12", "Bambu Lab P1S", "01P00A", "delta", "01.07.00.00"),
-        ModelSpec("X1C", "BL-P001", "Bambu Lab X1 Carbon", "00M00A", "full", "01.09.00.01"),
-        ModelSpec("X1", "BL-P002", "Bambu Lab X1", "00W00A", "full", "01.09.00.01"),
-        ModelSpec("X1E", "C13", "Bambu Lab X1E", "03W00X", "full", "01.09.00.01"),
-        ModelSpec("A1", "N2S", "Bambu Lab A1", "03919A", "delta", "01.05.00.00"),
-        ModelSpec("A1 mini", "N1", "Bambu Lab A1 mini", "0309DA", "delta", "01.05.00.00"),
-        ModelSpec("H2D", "O1D", "Bambu Lab H2D", "09400A", "delta", "01.01.02.07", sdcard_url=False),
+        ModelSpec("P1P", "C11", "C11", "Bambu Lab P1P", "01S00A", "delta", "01.07.00.00"),
+        ModelSpec("P1S", "C12", "C12", "Bambu Lab P1S", "01P00A", "delta", "01.07.00.00"),
+        ModelSpec(
+            "X1C", "BL-P001", "3DPrinter-X1-Carbon", "Bambu Lab X1 Carbon", "00M00A", "full", "01.09.00.01"
+        ),
+        ModelSpec("X1", "BL-P002", "3DPrinter-X1", "Bambu Lab X1", "00W00A", "full", "01.09.00.01"),
+        ModelSpec("X1E", "C13", "C13", "Bambu Lab X1E", "03W00X", "full", "01.09.00.01"),
+        ModelSpec("A1", "N2S", "N2S", "Bambu Lab A1", "03919A", "delta", "01.05.00.00"),
+        ModelSpec("A1 mini", "N1", "N1", "Bambu Lab A1 mini", "0309DA", "delta", "01.05.00.00"),
+        ModelSpec("H2D", "O1D", "O1D", "Bambu Lab H2D", "09400A", "delta", "01.01.02.07", sdcard_url=False),
     )
 }
 
@@ -170,6 +174,8 @@ def _tray(tray_id: str, material: str, info_idx: str, brand: str, color: str) ->
         "xcam_info": "000000000000000000000000",
         "tray_uuid": "00000000000000000000000000000000",
         "cols": [color],
+        "cali_idx": -1,  # no flow calibration chosen
+        "ctype": 0,
     }
 
 
@@ -250,11 +256,99 @@ def initial_state(spec: ModelSpec) -> dict[str, Any]:
         },
         "vt_tray": {**_tray("254", "PLA", "GFL99", "", "161616FF"), "tray_weight": "0", "remain": 0},
         "lights_report": [{"node": "chamber_light", "mode": "on"}],
+        "net": {"conf": 0, "info": [{"ip": 0, "mask": 0}]},  # the address is set on connect
+        "home_flag": 1 << 8,  # bit 8: SD card present; the other bits (homing, door...) clear
+        "queue_total": 0,
+        "queue_est": 0,
+        "queue_sts": 0,
+        "cali_version": 0,
+        "force_upgrade": False,
     }
     if spec.report_style == "full":  # X1 printers have a chamber sensor and a work light
         state["chamber_temper"] = AMBIENT["chamber_temper"]
         state["lights_report"].append({"node": "work_light", "mode": "off"})
+        _add_x1_keys(state)
+    else:
+        # flag3: shape only (a bit field whose meaning is not published)
+        state.update(k="0.0200", filam_bak=[], flag3=0, upgrade_state=_upgrade_state(x1=False))
     return state
+
+
+def _upgrade_state(*, x1: bool) -> dict[str, Any]:
+    """An upgrade_state with no update under way, in the shape of the model family."""
+    state: dict[str, Any] = {
+        "sequence_id": 0,
+        "progress": "100",
+        "status": "UPGRADE_SUCCESS",
+        "consistency_request": False,
+        "dis_state": 3,
+        "err_code": 0,
+        "force_upgrade": False,
+        "message": "",
+        "module": "",
+        "new_version_state": 2,
+    }
+    if x1:
+        versions = ("ahb", "ams", "ext", "ota")
+        state.update({f"{part}_new_version_number": "" for part in versions}, lower_limit="00.00.00.00")
+    else:
+        state.update(cur_state_code=0, new_ver_list=[])
+    return state
+
+
+def _add_x1_keys(state: dict[str, Any]) -> None:
+    """Add what X1 firmware 01.09 reports besides the P1's keys (mirrors are set by `_mirror`).
+
+    A few are fields whose meaning is not published ("shape only": the real type, a neutral value).
+    """
+    state["upgrade_state"] = _upgrade_state(x1=True)
+    for unit in state["ams"]["ams"]:
+        unit.update(dry_time=0, humidity_raw="20", info="0")  # info: shape only
+        for tray in unit["tray"]:
+            tray.update(drying_temp="0", drying_time="0", state=11, total_len=330000)  # 11: loaded
+    state["vt_tray"].update(drying_temp="0", drying_time="0", total_len=330000)
+    ams = state["ams"]
+    ams.update(ams_exist_bits_raw=ams["ams_exist_bits"], cali_id=0, cali_stat=0, unbind_ams_stat=0)
+    state.update(
+        ap_err=0,
+        aux="0",  # shape only
+        aux_part_fan=True,
+        batch_id=0,
+        canvas_id=0,
+        care=[],  # shape only: maintenance counters
+        cfg="0",  # shape only
+        design_id="",
+        err="0",
+        fail_reason="0",
+        info={"temp": 0},  # shape only
+        job={},  # a cloud job's stages; the simulator's prints are local
+        job_attr=0,  # shape only
+        job_id="",
+        mapping=[],
+        mc_action=255,  # shape only
+        mc_err=0,
+        mc_print_error_code="0",
+        model_id="",
+        plate_cnt=1,
+        plate_id=1,
+        plate_idx=1,
+        print_gcode_action=255,  # shape only
+        print_real_action=0,  # shape only
+        queue=0,
+        stat="0",  # shape only
+        state=0,  # shape only
+        ver="0",  # shape only
+        xcam={
+            "allow_skip_parts": False,
+            "buildplate_marker_detector": False,
+            "first_layer_inspector": True,
+            "halt_print_sensitivity": "medium",
+            "print_halt": True,
+            "printing_monitor": True,
+            "spaghetti_detector": True,
+        },
+        xcam_status="0",
+    )
 
 
 def _idle_stage(spec: ModelSpec) -> int:
@@ -338,6 +432,9 @@ class PrinterFirmware:
     async def connect(self, host: str, port: int, password: str) -> None:
         """Log into the printer's broker and return once the request topic is subscribed."""
         await self.disconnect()
+        # The printer's own address as it reports it: IPv4 bytes read little-endian, netmask /24.
+        address = int.from_bytes(ipaddress.IPv4Address(host).packed, "little")
+        self._state["net"] = {"conf": 0, "info": [{"ip": address, "mask": 0x00FFFFFF}]}
         loop = asyncio.get_running_loop()
         self._subscribed.clear()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"firmware-{self.serial}")
@@ -400,6 +497,7 @@ class PrinterFirmware:
     def report(self, full: bool = False) -> None:
         """Publish push_status: the full object, or (delta style) the keys changed since the last report."""
         full = full or self.report_style == "full" or self._reported is None
+        self._mirror()
         if full:
             body = copy.deepcopy(self._state)
         else:
@@ -414,6 +512,32 @@ class PrinterFirmware:
 
     def _changed(self) -> bool:
         return self._reported is None or self._reported != self._state
+
+    def _mirror(self) -> None:
+        """Copy into X1 firmware 01.09's newer keys what the older ones say (it sends both)."""
+        if self.spec.report_style != "full":
+            return
+        state = self._state
+        state.update(
+            file=state["gcode_file"],
+            percent=state["mc_percent"],
+            remain_time=state["mc_remaining_time"],
+            prepare_per=int(state["gcode_file_prepare_percent"]),
+            mc_stage=int(state["mc_print_stage"]),
+            t_utc=int(self._timestamp() * 1000),
+            vir_slot=[copy.deepcopy(state["vt_tray"])],
+            device={
+                "bed": {"info": {"temp": round(state["bed_temper"])}, "state": 0},
+                "bed_temp": round(state["bed_temper"]),
+                "ctc": {"info": {"temp": round(state["chamber_temper"])}, "state": 0},
+                "extruder": {"info": [{"id": 0, "temp": round(state["nozzle_temper"])}], "state": 1},
+                "nozzle": {
+                    "exist": 1,
+                    "info": [{"id": 0, "diameter": float(state["nozzle_diameter"])}],
+                    "state": 0,
+                },
+            },
+        )
 
     # --- requests -------------------------------------------------------------------------
 
@@ -581,7 +705,7 @@ class PrinterFirmware:
                 module("ota", spec.firmware, "OTA", spec.product_name, self.serial),
                 module("mc", "00.00.32.89", "MC07"),
                 module("th", "00.00.09.95", "TH09"),
-                module("ams/0", "00.00.06.49", "AMS08", "AMS (1)"),
+                {**module("ams/0", "00.00.06.49", "AMS08", "AMS (1)"), "ota_ver": "00.00.00.00"},
             ],
             "result": "success",
             "reason": "",
@@ -611,6 +735,10 @@ class PrinterFirmware:
         if options.use_ams:
             tray = str(options.ams_mapping[0]) if options.ams_mapping and options.ams_mapping[0] >= 0 else "0"
         self._state["ams"] = {**self._state["ams"], "tray_now": tray, "tray_tar": tray}
+        if "mapping" in self._state:  # X1 firmware 01.09 also reports the print's mapping and plate
+            self._state.update(
+                mapping=list(options.ams_mapping) if options.use_ams else [], plate_idx=options.plate
+            )
         self._state.update(
             gcode_state="PREPARE",
             mc_print_stage="2",

@@ -1,4 +1,4 @@
-"""Repairs a user must decide: a refused access code, a changed printer certificate, a stuck workflow."""
+"""Repairs a user must decide: an access code, a certificate, another printer at an address, a stuck workflow."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from typing import Any
 
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
+from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
 import voluptuous as vol
 
-from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT, DOMAIN
+from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT, CONF_SERIAL, DOMAIN
 from .rules.errors import SetupError
 from .rules.jobs import JobError
+from .runtime.discovery import async_last_heard
 from .runtime.printer_config import async_validate_printer
 
 
@@ -22,6 +24,7 @@ class _PrinterRepair(RepairsFlow):
         self._entry_id = str(data["entry_id"])
         self._subentry_id = str(data["subentry_id"])
         self._fingerprint = data.get("fingerprint")
+        self._found_serial = str(data.get("found_serial") or "?")
 
     def _update(self, **changes: Any) -> data_entry_flow.FlowResult:
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
@@ -92,6 +95,55 @@ class CertificateRepair(_PrinterRepair):
         )
 
 
+class WrongPrinterRepair(_PrinterRepair):
+    """Another printer answers at the printer's address: move the printer to where it is now.
+
+    Its certificate is never trusted here; the new address must present the pinned one. The address
+    discovery last heard the printer's serial number at is filled in.
+    """
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Show the form."""
+        return await self.async_step_address()
+
+    async def async_step_address(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Check the printer at the new address (serial, pinned certificate, access code), then move it there."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None or self._subentry_id not in entry.subentries:
+            return self.async_abort(reason="printer_removed")
+        subentry = entry.subentries[self._subentry_id]
+        current = dict(subentry.data)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                validated = await async_validate_printer(
+                    self.hass,
+                    {**current, CONF_HOST: user_input[CONF_HOST]},
+                    pinned=current.get(CONF_FINGERPRINT),
+                )
+            except SetupError as err:
+                errors["base"] = err.reason
+            else:
+                return self._update(**validated)
+        heard = async_last_heard(self.hass, current[CONF_SERIAL])
+        suggested = user_input or ({CONF_HOST: heard.host} if heard else {})
+        return self.async_show_form(
+            step_id="address",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_HOST): TextSelector()}), suggested
+            ),
+            errors=errors,
+            description_placeholders={
+                "name": subentry.title,
+                "host": current[CONF_HOST],
+                "found_serial": self._found_serial,
+                "heard": heard.host if heard else "-",
+            },
+        )
+
+
 class WorkflowRepair(RepairsFlow):
     """A paused ejection workflow: retry the step, skip it, or abort the workflow."""
 
@@ -145,4 +197,6 @@ async def async_create_fix_flow(
         return WorkflowRepair(dict(data))
     if issue_id.startswith("certificate_changed_"):
         return CertificateRepair(dict(data))
+    if issue_id.startswith("wrong_printer_"):
+        return WrongPrinterRepair(dict(data))
     return AccessCodeRepair(dict(data))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ftplib
 from pathlib import Path
+import socket
+import struct
 from typing import Any
 
 import pytest
@@ -128,3 +130,95 @@ def _upload_without_session_reuse(printer: dict[str, Any]) -> None:
 async def test_printer_refuses_data_connection_without_session_reuse(sim_printer: dict[str, Any]) -> None:
     with pytest.raises((ftplib.Error, OSError)):
         await run(_upload_without_session_reuse, sim_printer)
+
+
+@pytest.mark.parametrize("control", ["reply", "close"])
+async def test_upload_broken_mid_file_leaves_nothing_and_the_next_succeeds(
+    tmp_path: Path, simulator: SimulatorControl, sim_printer: dict[str, Any], control: str
+) -> None:
+    local = tmp_path / "broken.gcode"
+    local.write_bytes(b"G1 X1 Y1\n" * (CHUNK // 2))  # a little over one chunk
+    broken_at = CHUNK // 2
+    await simulator.break_next_upload(sim_printer["serial"], broken_at, control)
+    arguments = (
+        sim_printer["host"],
+        sim_printer["serial"],
+        sim_printer["access_code"],
+        local,
+        "broken.gcode",
+    )
+    with pytest.raises(BambuFtpError):
+        await asyncio.to_thread(upload, *arguments, **target(sim_printer))
+    # The printer kept what it received (see the next test); the client deleted it.
+    details = await simulator.printer(sim_printer["serial"])
+    assert details["files"] == []
+    assert details["upload_fault"] is None  # spent: the next upload goes through whole
+    assert await asyncio.to_thread(upload, *arguments, **target(sim_printer)) == local.stat().st_size
+    stored = Path(sim_printer["storage_dir"]) / "broken.gcode"
+    assert stored.read_bytes() == local.read_bytes()
+
+
+def _stor_without_cleanup(printer: dict[str, Any], data: bytes) -> str:
+    """STOR as the client does (TCP half-close, no close_notify); return the answer, or "closed"."""
+    ftp = _ImplicitFTPS(context=make_context(printer["serial"], printer["fingerprint"]), timeout=10)
+    ftp.connect(printer["host"], printer["ftps_port"])
+    try:
+        ftp.login("bblp", printer["access_code"])
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+        with ftp.transfercmd("STOR partial.gcode") as conn:
+            try:
+                conn.sendall(data)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the printer reset the data connection while we were sending
+            try:
+                return ftp.getresp()
+            except ftplib.Error as err:
+                return str(err)
+            except (EOFError, OSError):
+                return "closed"
+    finally:
+        ftp.close()
+
+
+@pytest.mark.parametrize(("control", "expected"), [("reply", "426"), ("close", "closed")])
+async def test_printer_breaks_the_upload_and_keeps_the_partial_file(
+    simulator: SimulatorControl, sim_printer: dict[str, Any], control: str, expected: str
+) -> None:
+    await simulator.break_next_upload(sim_printer["serial"], 1000, control)
+    answer = await asyncio.to_thread(_stor_without_cleanup, sim_printer, b"G28\n" * 100_000)
+    assert answer.startswith(expected)
+    # vsftpd on the printers keeps a failed upload's partial file: cleaning up is the client's job.
+    assert (await simulator.printer(sim_printer["serial"]))["files"] == [
+        {"name": "partial.gcode", "size": 1000}
+    ]
+
+
+def _stor_then_reset(printer: dict[str, Any], data: bytes) -> str:
+    """Send part of a file, then drop the data connection with a TCP reset, as a dying client can."""
+    ftp = _ImplicitFTPS(context=make_context(printer["serial"], printer["fingerprint"]), timeout=10)
+    ftp.connect(printer["host"], printer["ftps_port"])
+    try:
+        ftp.login("bblp", printer["access_code"])
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR died.gcode")
+        conn.sendall(data)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        try:
+            return ftp.getresp()
+        except ftplib.Error as err:
+            return str(err)
+    finally:
+        ftp.close()
+
+
+async def test_a_reset_mid_file_is_not_taken_for_a_whole_file(
+    simulator: SimulatorControl, sim_printer: dict[str, Any]
+) -> None:
+    # A FIN mid-file reads as the end of the file, on the printers as here (the client ends every
+    # upload with a plain half-close): only a reset can be told apart, and it must not answer 226.
+    answer = await asyncio.to_thread(_stor_then_reset, sim_printer, b"G28\n" * 1000)
+    assert answer.startswith("426")

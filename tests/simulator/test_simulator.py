@@ -440,6 +440,15 @@ async def test_ftps_refuses_data_without_session_reuse(p1s: dict[str, Any]) -> N
     assert not (Path(p1s["storage_dir"]) / "refused.gcode").exists()
 
 
+async def test_break_upload_checks_its_arguments(control: SimulatorControl, p1s: dict[str, Any]) -> None:
+    for body in ({"after_bytes": -1}, {"after_bytes": True}, {"after_bytes": 5, "control": "hang"}):
+        with pytest.raises(SimulatorError) as err:
+            await control._call("POST", f"/printers/{p1s['serial']}/ftps/break_upload", body)
+        assert err.value.status == 400
+    assert await control.break_next_upload(p1s["serial"], 5) == {"after_bytes": 5, "control": "reply"}
+    assert (await control.printer(p1s["serial"]))["upload_fault"] == 5
+
+
 async def test_ftps_refuses_a_wrong_access_code(p1s: dict[str, Any]) -> None:
     with pytest.raises(ftplib.error_perm, match="530"):
         await asyncio.to_thread(_ftps, p1s, "00000000")

@@ -1,11 +1,14 @@
 """Listen for Bambu Lab printers' SSDP NOTIFY datagrams on UDP 2021.
 
-Home Assistant's own SSDP listener watches port 1900, which these printers do not use.
+Home Assistant's own SSDP listener watches port 1900, which these printers do not use. What is
+heard feeds the "Add printer" form, the wrong-printer repair, and the printers of the farm whose
+address fails (they follow their serial number to its new address).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import socket
 import time
 from typing import TYPE_CHECKING, Final
@@ -26,8 +29,11 @@ DISCOVERED: HassKey[dict[str, tuple[DiscoveredPrinter, float]]] = HassKey(f"{DOM
 
 
 class _NotifyProtocol(asyncio.DatagramProtocol):
-    def __init__(self, found: dict[str, tuple[DiscoveredPrinter, float]]) -> None:
+    def __init__(
+        self, found: dict[str, tuple[DiscoveredPrinter, float]], heard: Callable[[DiscoveredPrinter], None]
+    ) -> None:
         self._found = found
+        self._heard = heard
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         printer = parse_notify(data[:4096], str(addr[0]))
@@ -35,6 +41,7 @@ class _NotifyProtocol(asyncio.DatagramProtocol):
             if printer.serial not in self._found:
                 LOGGER.debug("Heard printer %s at %s", printer.serial, printer.host)
             self._found[printer.serial] = (printer, time.monotonic())
+            self._heard(printer)
 
 
 @callback
@@ -47,6 +54,12 @@ def async_discovered_printers(hass: HomeAssistant) -> list[DiscoveredPrinter]:
         for printer, seen in sorted(found.values(), key=lambda item: -item[1])
         if now - seen < FORGET_AFTER
     ]
+
+
+@callback
+def async_last_heard(hass: HomeAssistant, serial: str) -> DiscoveredPrinter | None:
+    """Where the printer with this serial number was heard last, if it was heard recently."""
+    return next((printer for printer in async_discovered_printers(hass) if printer.serial == serial), None)
 
 
 async def async_start_discovery(hass: HomeAssistant, entry: PrintFarmConfigEntry) -> CALLBACK_TYPE:
@@ -72,5 +85,12 @@ async def async_start_discovery(hass: HomeAssistant, entry: PrintFarmConfigEntry
         LOGGER.warning("Cannot listen for printers on %s:%s (%s); add them by address", host, port, err)
         return lambda: None
     sock.setblocking(False)
-    transport, _ = await hass.loop.create_datagram_endpoint(lambda: _NotifyProtocol(found), sock=sock)
+
+    @callback
+    def heard(printer: DiscoveredPrinter) -> None:
+        for coordinator in entry.runtime_data.printers.values():
+            if coordinator.serial == printer.serial:
+                coordinator.async_heard_at(printer.host)
+
+    transport, _ = await hass.loop.create_datagram_endpoint(lambda: _NotifyProtocol(found, heard), sock=sock)
     return transport.close

@@ -206,6 +206,7 @@ class PrintFarm:
                 await self.registry.async_remove(subentry_id)
             else:
                 await printer.async_apply_subentry(subentry)
+        await self.registry.async_ensure_all(s for s in wanted if s not in self.printers)
         for subentry_id, subentry in wanted.items():
             if subentry_id in self.printers:
                 continue

@@ -37,6 +37,7 @@ from ..protocols.bambu import (
     ConnectionState,
     upload,
 )
+from ..protocols.bambu.tls import fetch_fingerprint
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
 from .workflow_issues import async_failed_plate_cleared
 
@@ -55,6 +56,11 @@ class PrinterUnavailableError(HomeAssistantError):
 
 class PrinterCommandError(HomeAssistantError):
     """The printer was reached but the operation failed (REST answers 502)."""
+
+
+def _shown_serial(serial: str | None) -> str:
+    """A serial number fit to show: the certificate's CN is whatever the other device put there."""
+    return serial if serial and serial.isalnum() and len(serial) <= 32 else "?"
 
 
 def printer_errors[F: Callable[..., Coroutine[Any, Any, Any]]](func: F) -> F:
@@ -117,6 +123,9 @@ class PrinterCoordinator:
         self.upload: tuple[str, int] | None = None  # a file on its way here: (name, percent sent)
         self._by_field: dict[str, list[FieldListener]] = {}
         self._remove_client_listener: CALLBACK_TYPE | None = None
+        # The stored address failed (nothing answered, or another printer did) since the client started.
+        self._address_failed = False
+        self._checking_address: str | None = None
 
     def _make_client(self) -> BambuClient:
         data = self.subentry.data
@@ -191,6 +200,7 @@ class PrinterCoordinator:
         if reconnect:
             await self.async_stop()
             self.client = self._make_client()
+            self._address_failed = False
             await self.async_start()
         self._update_device()
         # Every entity re-reads its value (from the new client, if there is one).
@@ -214,6 +224,11 @@ class PrinterCoordinator:
     @callback
     def _on_change(self, changed: frozenset[str]) -> None:
         if FIELD_CONNECTION in changed:
+            connection = self.client.connection
+            if connection in (ConnectionState.DISCONNECTED, ConnectionState.WRONG_PRINTER):
+                self._address_failed = True
+            elif connection is ConnectionState.CONNECTED:
+                self._address_failed = False
             self._update_issues()
         if FIELD_SIGNING in changed:
             self._update_signing_issue()
@@ -237,6 +252,7 @@ class PrinterCoordinator:
         connection = self.client.connection
         auth_issue = f"access_code_refused_{self.subentry.subentry_id}"
         cert_issue = f"certificate_changed_{self.subentry.subentry_id}"
+        wrong_issue = f"wrong_printer_{self.subentry.subentry_id}"
         data: dict[str, str | int | float | None] = {
             "entry_id": self.entry.entry_id,
             "subentry_id": self.subentry.subentry_id,
@@ -257,9 +273,62 @@ class PrinterCoordinator:
                     "fingerprint": self.client.presented_fingerprint or "?",
                 },
             )
+        elif connection is ConnectionState.WRONG_PRINTER:
+            # Never the certificate repair: trusting the other printer's certificate cannot fix this.
+            found = _shown_serial(self.client.found_serial)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                wrong_issue,
+                data={**data, "found_serial": found},
+                is_fixable=True,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="wrong_printer",
+                translation_placeholders={"name": self.name, "host": self.host, "found_serial": found},
+            )
         elif connection is ConnectionState.CONNECTED:
-            ir.async_delete_issue(self.hass, DOMAIN, auth_issue)
-            ir.async_delete_issue(self.hass, DOMAIN, cert_issue)
+            for issue in (auth_issue, cert_issue, wrong_issue):
+                ir.async_delete_issue(self.hass, DOMAIN, issue)
+
+    @callback
+    def async_heard_at(self, host: str) -> None:
+        """Discovery heard this printer at host: move it there if its stored address fails.
+
+        A working printer is never moved (one with two interfaces announces both addresses), and
+        the new address must present the pinned certificate first: anyone can send a NOTIFY.
+        """
+        if host == self.host or self.client.online or not self._address_failed or self._checking_address:
+            return
+        self._checking_address = host
+        self.entry.async_create_task(self.hass, self._async_move_to(host), f"{DOMAIN} check {host}")
+
+    async def _async_move_to(self, host: str) -> None:
+        data = self.subentry.data
+        port = int(data.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT))
+        try:
+            seen = await self.hass.async_add_executor_job(fetch_fingerprint, host, port, self.serial, 5.0)
+        except BambuError as err:
+            LOGGER.debug(
+                "%s was heard at %s, but it does not answer there as itself: %s", self.name, host, err
+            )
+            return
+        finally:
+            self._checking_address = None
+        if data.get(CONF_FINGERPRINT) not in (None, seen):
+            LOGGER.debug("%s was heard at %s, which presents another certificate", self.name, host)
+            return
+        # It may have come back meanwhile, or been changed or removed by the user.
+        if (
+            self.client.online
+            or not self._address_failed
+            or self.subentry.data is not data
+            or self.subentry.subentry_id not in self.entry.subentries
+        ):
+            return
+        LOGGER.info("%s moved from %s to %s (heard on the network)", self.name, self.host, host)
+        self.hass.config_entries.async_update_subentry(
+            self.entry, self.subentry, data={**data, CONF_HOST: host}
+        )
 
     @callback
     def _set_upload(self, name: str | None, percent: int | None) -> None:
@@ -286,7 +355,7 @@ class PrinterCoordinator:
     @callback
     def async_forget_issues(self) -> None:
         """The printer left the farm: the repairs that named it go with it."""
-        for kind in ("access_code_refused", "certificate_changed", "signed_commands"):
+        for kind in ("access_code_refused", "certificate_changed", "wrong_printer", "signed_commands"):
             ir.async_delete_issue(self.hass, DOMAIN, f"{kind}_{self.subentry.subentry_id}")
         async_failed_plate_cleared(self.hass, self.printer_id)
 

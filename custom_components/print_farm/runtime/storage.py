@@ -7,7 +7,7 @@ shelves, jobs, the books), so every one is a `FactStore`: written whole or not a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, fields
 from typing import Any, Final, TypedDict, override
 
@@ -147,6 +147,20 @@ class PrinterRegistry:
             # An id handed out must never be handed out again: save before returning.
             await self._store.async_save(self._data)
         return record
+
+    async def async_ensure_all(self, subentry_ids: Iterable[str]) -> None:
+        """Create the missing records of several subentries (the next ids, in order) with one save.
+
+        A farm of a hundred printers set up for the first time writes its file once, not a hundred times.
+        """
+        missing = [subentry_id for subentry_id in subentry_ids if subentry_id not in self._data["printers"]]
+        for subentry_id in missing:
+            self._data["printers"][subentry_id] = PrinterRecord(
+                id=self._data["next_id"], brand="Bambu Lab", type="FDM", build_volume=None, filament=None
+            )
+            self._data["next_id"] += 1
+        if missing:  # ids handed out must never be handed out again: saved before they are used
+            await self._store.async_save(self._data)
 
     async def async_update(self, subentry_id: str, **details: Any) -> PrinterRecord:
         """Change the stored details of a printer."""

@@ -70,6 +70,8 @@ class ConnectionState(StrEnum):
     DISCONNECTED = "disconnected"
     AUTH_FAILED = "auth_failed"
     CERTIFICATE_CHANGED = "certificate_changed"
+    # Another printer answers at the address: its certificate names another serial number.
+    WRONG_PRINTER = "wrong_printer"
     STOPPED = "stopped"
 
 
@@ -110,6 +112,8 @@ class BambuClient:
         self.current = False  # see FIELD_CURRENT
         # The fingerprint a refused certificate had, for the repair that offers to trust it.
         self.presented_fingerprint: str | None = None
+        # The serial number of the printer that answered instead (WRONG_PRINTER), as its certificate names it.
+        self.found_serial: str | None = None
         self._loop = loop
         self._access_code = access_code
         self._context = make_context(serial, fingerprint)
@@ -414,7 +418,11 @@ class BambuClient:
     def _certificate_refused(self, error: BambuCertificateError) -> None:
         self._cert_error = error
         self.presented_fingerprint = error.fingerprint
-        self._set_connection(ConnectionState.CERTIFICATE_CHANGED)
+        if isinstance(error, BambuSerialError):
+            self.found_serial = error.found_serial
+            self._set_connection(ConnectionState.WRONG_PRINTER)
+        else:
+            self._set_connection(ConnectionState.CERTIFICATE_CHANGED)
         self._resolve_first_report(error)
 
     def _on_disconnect(

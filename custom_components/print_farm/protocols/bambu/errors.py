@@ -30,6 +30,11 @@ class BambuCertificateError(BambuError, OSError):
 class BambuSerialError(BambuCertificateError):
     """The printer at this address has another serial number (its certificate's CN)."""
 
+    def __init__(self, message: str, fingerprint: str | None = None, found_serial: str | None = None) -> None:
+        """Keep the serial number the certificate names: which printer answered instead."""
+        super().__init__(message, fingerprint)
+        self.found_serial = found_serial
+
 
 class BambuTimeoutError(BambuError):
     """The printer did not acknowledge a command in time."""

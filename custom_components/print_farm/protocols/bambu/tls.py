@@ -59,8 +59,8 @@ class PinnedContext(ssl.SSLContext):
         if not der:
             raise BambuCertificateError("the printer presented no certificate")
         seen = fingerprint_of(der)
-        if common_name_of(der) != self.serial:
-            raise BambuSerialError("the printer has another serial number", seen)
+        if (found := common_name_of(der)) != self.serial:
+            raise BambuSerialError(f"another printer answers (serial number {found})", seen, found)
         if self.fingerprint is not None and seen != self.fingerprint:
             raise BambuCertificateError("the printer's certificate changed", seen)
 
