@@ -2,15 +2,18 @@
 
 | module | seed area |
 |---|---|
-| `printers` | OttoEngine Printers (seed 002) |
+| `printers` | OttoEngine Printers (seed 002); their bodies in `printer_bodies` |
 | `ottoeject` | OttoEngine Ottoeject (seed 002) |
 | `ottoracks` | OttoEngine OttoRacks (seed 002) |
-| `print_jobs` | OttoEngine Print Jobs (seed 002), with print items and bed-clear |
+| `print_jobs` | OttoEngine Print Jobs (seed 002): upload, create, list, get, update, cancel |
+| `job_actions` | a job's complete, start, move and workflow decisions; print items; bed-clear |
 | `orchestration` | OttoEngine Phase 3 orchestration (seed 002) |
 | `v1` | Printernizer jobs and settings (seed 003) |
-| `production_runs` | production runs, spools, products (seed 000) |
+| `production_runs` | production runs (seed 000) |
+| `catalogue` | spools and products (seed 000), and `BooksView`, every books route's base |
 | `recipe_runs` | DayZero runs from recipes, recipes (seed 001) |
 | `events` | the job events on Home Assistant's bus |
+| `shapes` | the JSON Schema helpers the response bodies are declared with |
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
 from .base import FarmView, OpenApiView
+from .job_actions import JOB_ACTION_VIEWS
 from .orchestration import ORCHESTRATION_VIEWS
 from .ottoeject import EJECTOR_VIEWS
 from .ottoracks import RACK_VIEWS
@@ -42,6 +46,7 @@ def async_register_views(hass: HomeAssistant) -> None:
         *PRINTER_VIEWS,
         *EJECTOR_VIEWS,
         *JOB_VIEWS,
+        *JOB_ACTION_VIEWS,
         *RACK_VIEWS,
         *ORCHESTRATION_VIEWS,
         *V1_VIEWS,

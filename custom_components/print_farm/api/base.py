@@ -1,13 +1,15 @@
 """The REST views' common ground: errors in the seeds' shape, body validation, admin checks, OpenAPI.
 
-Each view declares, per method, the voluptuous schema it validates its body with; the OpenAPI
-document is built from those same declarations, so the two cannot drift apart.
+Each view declares, per method, the voluptuous schema it validates its body with and the JSON
+Schema of each success body (from `shapes`, beside the builder of that body); the OpenAPI document
+is built from those same declarations.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+import copy
 from dataclasses import dataclass, field
 from functools import wraps
 from http import HTTPStatus
@@ -27,6 +29,7 @@ import voluptuous_openapi
 
 from ..const import DOMAIN
 from ..rules.files import BadFileName, format_size, sanitize_filename
+from .shapes import OPEN_OBJECT, STRING, JsonSchema, array, shape
 
 if TYPE_CHECKING:
     from ..runtime.farm import PrintFarm
@@ -71,6 +74,10 @@ class Operation:
     body: vol.Schema | None = None
     multipart: dict[str, str] | None = None
     responses: dict[int, str] = field(default_factory=dict)
+    # The JSON Schema of the body of each success status (every 2xx in `responses` has one).
+    returns: dict[int, JsonSchema] = field(default_factory=dict)
+    # The query parameters it reads, all optional, with the JSON Schema of each value.
+    query: dict[str, JsonSchema] = field(default_factory=dict)
     # The status of a body that does not fit the schema: 400, or 422 where the seed says so (DayZero).
     invalid_status: int = 400
 
@@ -148,6 +155,29 @@ def whole_number(value: str) -> int | None:
     return int(value) if _DIGITS.fullmatch(value) else None
 
 
+def json_integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    """A body field that is a JSON integer in range: not a bool (Python's True is 1), not 2.0."""
+
+    def validate(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise vol.Invalid("expected an integer")
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            raise vol.Invalid(
+                f"must be from {minimum} to {maximum}"
+                if maximum is not None
+                else f"must be {minimum} or more"
+            )
+        return number
+
+    validate.openapi = {  # type: ignore[attr-defined]
+        "type": "integer",
+        "minimum": minimum,
+        **({"maximum": maximum} if maximum is not None else {}),
+    }
+    return validate
+
+
 def int_id(value: str, what: str) -> int:
     """Parse an integer path id, or answer 404 (an id that cannot exist is not found)."""
     number = whole_number(value)
@@ -173,7 +203,14 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
             entry: dict[str, Any] = {
                 "summary": op.summary,
                 "responses": {
-                    str(code): {"description": text}
+                    str(code): {
+                        "description": text,
+                        **(
+                            {"content": {"application/json": {"schema": op.returns[code]}}}
+                            if code in op.returns
+                            else {}
+                        ),
+                    }
                     for code, text in {
                         **op.responses,
                         401: "Not authenticated",
@@ -184,11 +221,7 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
             if op.body is not None:
                 entry["requestBody"] = {
                     "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": voluptuous_openapi.convert(op.body, custom_serializer=_openapi_of)
-                        }
-                    },
+                    "content": {"application/json": {"schema": json_schema_of(op.body)}},
                 }
             if op.multipart is not None:
                 entry["requestBody"] = {
@@ -212,6 +245,9 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
             parameters = [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                 for name in _path_parameters(url)
+            ] + [
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                for name, schema in op.query.items()
             ]
             if parameters:
                 entry["parameters"] = parameters
@@ -232,9 +268,40 @@ def build_openapi(views: list[type[FarmView]]) -> dict[str, Any]:
     }
 
 
+def json_schema_of(schema: vol.Schema) -> JsonSchema:
+    """The JSON Schema (2020-12, as OpenAPI 3.1 has it) of what a voluptuous schema takes."""
+    converted: JsonSchema = _as_json_schema(voluptuous_openapi.convert(schema, custom_serializer=_openapi_of))
+    return converted
+
+
+def _as_json_schema(schema: Any) -> Any:
+    """voluptuous_openapi's output as JSON Schema says it, for what the validators do.
+
+    Objects with listed keys take no other (voluptuous refuses extra keys unless a schema allows
+    them, which voluptuous_openapi marks), and OpenAPI 3.0's `nullable`, which JSON Schema ignores,
+    becomes "or null".
+    """
+    if isinstance(schema, list):
+        return [_as_json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: _as_json_schema(value) for key, value in schema.items()}
+    if result.get("type") == "object" and "properties" in result and "additionalProperties" not in result:
+        result["additionalProperties"] = False
+    if result.pop("nullable", False):
+        outer = {key: result.pop(key) for key in ("default", "description") if key in result}
+        result = {"anyOf": [result, {"type": "null"}], **outer}
+    return result
+
+
 def _openapi_of(validator: Any) -> Any:
-    """The OpenAPI schema a validator function declares (`validator.openapi`), if it declares one."""
-    return getattr(validator, "openapi", voluptuous_openapi.UNSUPPORTED)
+    """The OpenAPI schema a validator function declares (`validator.openapi`), if it declares one.
+
+    A copy: voluptuous_openapi adds to what it is given (a default, nullable), and one validator
+    may serve several fields.
+    """
+    declared = getattr(validator, "openapi", None)
+    return copy.deepcopy(declared) if declared is not None else voluptuous_openapi.UNSUPPORTED
 
 
 def _path_parameters(url: str) -> list[str]:
@@ -243,6 +310,17 @@ def _path_parameters(url: str) -> list[str]:
         if part.startswith("{") and part.endswith("}"):
             names.append(part[1:-1].split(":")[0])
     return names
+
+
+OPENAPI_DOCUMENT = shape(
+    {
+        "openapi": STRING,
+        "info": OPEN_OBJECT,
+        "components": OPEN_OBJECT,
+        "security": array(OPEN_OBJECT),
+        "paths": OPEN_OBJECT,
+    }
+)
 
 
 class OpenApiView(FarmView):
@@ -256,7 +334,14 @@ class OpenApiView(FarmView):
         super().__init__(hass)
         self._views = views
 
-    @operation(Operation(summary="This OpenAPI document", admin=False, responses={200: "The document"}))
+    @operation(
+        Operation(
+            summary="This OpenAPI document",
+            admin=False,
+            responses={200: "The document"},
+            returns={200: OPENAPI_DOCUMENT},
+        )
+    )
     async def get(self, request: web.Request) -> web.Response:
         """Serve the document."""
         return web.Response(

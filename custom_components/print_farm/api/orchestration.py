@@ -20,12 +20,86 @@ from ..rules.jobs import OPEN_STATUSES, PRINTING, iso
 from ..rules.settings import JOB_PROCESSING
 from ..runtime.farm import PrintFarm
 from .base import API_PREFIX, ApiError, FarmView, Operation, operation
+from .shapes import BOOLEAN, INTEGER, STRING, array, mapping_of, nullable, shape
 
 ORCHESTRATION = f"{API_PREFIX}/orchestration"
 
 
 def _now() -> str | None:
     return iso(dt_util.utcnow())
+
+
+_ACTIVE_JOB = shape(
+    {
+        "jobId": INTEGER,
+        "printerId": nullable(INTEGER),
+        "status": STRING,
+        "progress_percent": INTEGER,
+        "orchestration_status": STRING,
+        "assigned_store_slot": nullable(INTEGER),
+        "assigned_grab_slot": nullable(INTEGER),
+        "started_at": nullable(STRING),
+        "wait_reason": nullable(STRING),
+    }
+)
+_SYSTEM = shape(
+    {
+        "uptime": nullable(INTEGER),
+        "memory": shape({"used": nullable(INTEGER), "total": nullable(INTEGER)}),
+        "nodeVersion": STRING,
+    }
+)
+_STATISTICS = shape(
+    {
+        "jobs_processed": INTEGER,
+        "jobs_completed": INTEGER,
+        "jobs_failed": INTEGER,
+        "average_completion_time_minutes": INTEGER,
+    }
+)
+_ORCHESTRATOR = shape(
+    {
+        "initialized": BOOLEAN,
+        "job_processing_enabled": BOOLEAN,
+        "polling_active": BOOLEAN,
+        "active_workflows": INTEGER,
+        "statistics": _STATISTICS,
+    }
+)
+_MONITORED = shape(
+    {"jobId": INTEGER, "status": STRING, "progress_percent": INTEGER, "printer_id": nullable(INTEGER)}
+)
+STATUS_BODY = shape(
+    {
+        "success": BOOLEAN,
+        "data": shape(
+            {
+                "timestamp": STRING,
+                "phase3": shape(
+                    {"orchestrator": _ORCHESTRATOR, "activeJobs": INTEGER, "monitoring": array(_MONITORED)}
+                ),
+                "system": _SYSTEM,
+            }
+        ),
+    }
+)
+ACTIVE_JOBS_BODY = shape(
+    {"success": BOOLEAN, "data": shape({"activeJobs": INTEGER, "jobs": array(_ACTIVE_JOB)})}
+)
+HEALTHY_BODY = shape(
+    {
+        "success": BOOLEAN,
+        "data": shape(
+            {
+                "status": STRING,
+                "timestamp": STRING,
+                "services": mapping_of(STRING),
+                "uptime_seconds": nullable(INTEGER),
+            }
+        ),
+    }
+)
+RESTARTED_BODY = shape({"success": BOOLEAN, "message": STRING, "timestamp": STRING})
 
 
 def _active_jobs(farm: PrintFarm) -> list[dict[str, Any]]:
@@ -76,7 +150,12 @@ class OrchestrationStatusView(FarmView):
     name = f"api:{DOMAIN}:orchestration:status"
 
     @operation(
-        Operation(summary="Orchestration status and statistics", admin=False, responses={200: "The status"})
+        Operation(
+            summary="Orchestration status and statistics",
+            admin=False,
+            responses={200: "The status"},
+            returns={200: STATUS_BODY},
+        )
     )
     async def get(self, request: web.Request) -> web.Response:
         """The orchestrator, its statistics, the active jobs and this process."""
@@ -132,7 +211,10 @@ class ActiveJobsView(FarmView):
 
     @operation(
         Operation(
-            summary="Queued and printing jobs with their stage", admin=False, responses={200: "The jobs"}
+            summary="Queued and printing jobs with their stage",
+            admin=False,
+            responses={200: "The jobs"},
+            returns={200: ACTIVE_JOBS_BODY},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
@@ -152,6 +234,7 @@ class HealthView(FarmView):
             summary="Whether the orchestration works (also while job processing is switched off)",
             admin=False,
             responses={200: "Healthy", 503: "Unhealthy: `issues` says what does not work"},
+            returns={200: HEALTHY_BODY},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
@@ -184,6 +267,7 @@ class RestartView(FarmView):
         Operation(
             summary="Decide every queued job again from storage (what the devices say decides)",
             responses={200: "Restarted"},
+            returns={200: RESTARTED_BODY},
         )
     )
     async def post(self, request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
 from ..const import DOMAIN
-from ..protocols.moonraker import DEFAULT_PORT
+from ..protocols.moonraker import DEFAULT_PORT, EjectorState
 from ..rules.errors import SetupError
 from ..runtime.ottoeject import (
     EjectorBusyError,
@@ -21,6 +21,7 @@ from ..runtime.ottoeject import (
     async_update_ottoeject,
 )
 from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from .shapes import ANY, INTEGER, MESSAGE, STRING, array, extend, one_of, shape
 
 _NAME = vol.All(str, vol.Strip, vol.Length(min=1, max=100))
 _PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))
@@ -50,6 +51,11 @@ _SETUP_ERRORS = {
 def _setup_error(err: SetupError) -> ApiError:
     status, message = _SETUP_ERRORS.get(err.reason, (400, err.reason))
     return ApiError(status, message)
+
+
+SUMMARY_BODY = shape({"id": INTEGER, "device_name": STRING, "status": one_of(EjectorState)})
+_CHANGED_BODY = extend(SUMMARY_BODY, message=STRING)
+MACRO_SENT_BODY = shape({"message": STRING, "moonraker_response": ANY})
 
 
 def _summary(ejector: EjectorCoordinator) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class EjectorsView(FarmView):
             summary="List Ottoejects with their last polled status",
             admin=False,
             responses={200: "The Ottoejects"},
+            returns={200: array(SUMMARY_BODY)},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
@@ -104,6 +111,7 @@ class EjectorsView(FarmView):
                 409: "Already registered",
                 502: "Moonraker cannot be reached",
             },
+            returns={201: _CHANGED_BODY},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -131,6 +139,7 @@ class EjectorView(_EjectorView):
             summary="An Ottoeject with its live status",
             admin=False,
             responses={200: "The Ottoeject", 404: "Unknown Ottoeject"},
+            returns={200: SUMMARY_BODY},
         )
     )
     async def get(self, request: web.Request, ejector_id: str) -> web.Response:
@@ -150,6 +159,7 @@ class EjectorView(_EjectorView):
                 409: "Address taken",
                 502: "Moonraker cannot be reached",
             },
+            returns={200: _CHANGED_BODY},
         )
     )
     async def put(self, request: web.Request, ejector_id: str, body: dict[str, Any]) -> web.Response:
@@ -171,6 +181,7 @@ class EjectorView(_EjectorView):
         Operation(
             summary="Remove an Ottoeject",
             responses={200: "Deleted", 404: "Unknown Ottoeject", 409: "A job's plate depends on it"},
+            returns={200: MESSAGE},
         )
     )
     async def delete(self, request: web.Request, ejector_id: str) -> web.Response:
@@ -195,6 +206,7 @@ class EjectorStatusView(_EjectorView):
             summary="Live status: ONLINE, EJECTING, OFFLINE or ISSUE",
             admin=False,
             responses={200: "The status", 404: "Unknown Ottoeject"},
+            returns={200: SUMMARY_BODY},
         )
     )
     async def get(self, request: web.Request, ejector_id: str) -> web.Response:
@@ -222,6 +234,7 @@ class EjectorMacroView(_EjectorView):
                 502: "Acknowledgement timed out (poll the status), or Klipper refused the macro",
                 503: "Moonraker cannot be reached",
             },
+            returns={202: MACRO_SENT_BODY},
         )
     )
     async def post(self, request: web.Request, ejector_id: str, body: dict[str, Any]) -> web.Response:

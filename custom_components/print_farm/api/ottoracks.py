@@ -12,9 +12,10 @@ from ..const import CONF_OTTOEJECT, DOMAIN
 from ..rules.racks import RACK_FIELDS, Shelf, ShelfError, ShelfReservedError
 from ..runtime.farm import PrintFarm
 from ..runtime.rack import RackCoordinator, async_add_rack, async_remove_rack
-from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, whole_number
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, json_integer, operation, whole_number
+from .shapes import BOOLEAN, INTEGER, MESSAGE, NUMBER, STRING, array, extend, merge, nullable, one_of, shape
 
-_OTTOEJECT_ID = vol.Any(None, vol.All(int, vol.Range(min=1)))
+_OTTOEJECT_ID = vol.Any(None, json_integer(1))
 _CREATE_FIELDS: dict[vol.Marker, Any] = {vol.Required(k): v for k, v in RACK_FIELDS.items()}
 CREATE_SCHEMA = vol.Schema(
     {
@@ -29,13 +30,39 @@ SHELF_SCHEMA = vol.Schema(
     {
         vol.Required("has_plate"): bool,
         vol.Optional("plate_state", default=None): vol.Any(None, str),
-        vol.Optional("print_job_id", default=None): vol.Any(None, vol.All(int, vol.Range(min=1))),
+        vol.Optional("print_job_id", default=None): vol.Any(None, json_integer(1)),
     }
 )
 
 
 def _spacing(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
+
+
+RACK_BODY = shape(
+    {
+        "id": INTEGER,
+        "name": STRING,
+        "number_of_shelves": INTEGER,
+        "shelf_spacing_mm": NUMBER,
+        "bed_size": STRING,
+        "ottoeject_id": nullable(INTEGER),
+    }
+)
+# Shelf.as_dict(): its id (its number) and its fields.
+SHELF_BODY = shape(
+    {
+        "id": INTEGER,
+        "shelf_number": INTEGER,
+        "has_plate": BOOLEAN,
+        "plate_state": nullable(STRING),
+        "print_job_id": nullable(INTEGER),
+    }
+)
+_SHELF_JOB = shape({"id": INTEGER, "filename": nullable(STRING), "completed_at": nullable(STRING)})
+SHELF_WITH_JOB_BODY = extend(SHELF_BODY, print_job=nullable(_SHELF_JOB))
+COUNTS_BODY = shape({"occupied_shelves": INTEGER, "available_shelves": INTEGER})
+_SHELF_CHANGED_BODY = extend(SHELF_BODY, ottorack_id=INTEGER, message=STRING)
 
 
 def rack_body(rack: RackCoordinator) -> dict[str, Any]:
@@ -112,7 +139,12 @@ class RacksView(FarmView):
     name = f"api:{DOMAIN}:ottoracks"
 
     @operation(
-        Operation(summary="List ottoracks with their occupancy", admin=False, responses={200: "The racks"})
+        Operation(
+            summary="List ottoracks with their occupancy",
+            admin=False,
+            responses={200: "The racks"},
+            returns={200: array(merge(RACK_BODY, COUNTS_BODY))},
+        )
     )
     async def get(self, request: web.Request) -> web.Response:
         """All racks with counts."""
@@ -128,6 +160,7 @@ class RacksView(FarmView):
                 400: "Invalid body",
                 409: "A rack with this name exists",
             },
+            returns={201: extend(RACK_BODY, shelves=array(SHELF_BODY), message=STRING)},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -159,6 +192,7 @@ class RackView(_RackView):
             summary="An ottorack with all its shelves",
             admin=False,
             responses={200: "The rack", 404: "Unknown rack"},
+            returns={200: merge(extend(RACK_BODY, shelves=array(SHELF_WITH_JOB_BODY)), COUNTS_BODY)},
         )
     )
     async def get(self, request: web.Request, rack_id: str) -> web.Response:
@@ -182,6 +216,7 @@ class RackView(_RackView):
                 404: "Unknown rack",
                 409: "A job has shelves reserved on it",
             },
+            returns={200: extend(merge(RACK_BODY, COUNTS_BODY), message=STRING)},
         )
     )
     async def put(self, request: web.Request, rack_id: str, body: dict[str, Any]) -> web.Response:
@@ -207,6 +242,8 @@ class RackView(_RackView):
                 404: "Unknown rack",
                 409: "A job still needs one of its shelves (reserved, or its plate on its way)",
             },
+            returns={200: MESSAGE},
+            query={"force": one_of(("true", "false"))},
         )
     )
     async def delete(self, request: web.Request, rack_id: str) -> web.Response:
@@ -238,6 +275,7 @@ class ShelfView(_RackView):
                 404: "Unknown rack",
                 409: "The shelf is reserved for a job's plate",
             },
+            returns={200: _SHELF_CHANGED_BODY},
         )
     )
     async def put(
@@ -272,6 +310,7 @@ class ShelfResetView(_RackView):
                 404: "Unknown rack",
                 409: "The shelf is reserved for a job's plate",
             },
+            returns={200: _SHELF_CHANGED_BODY},
         )
     )
     async def post(self, request: web.Request, rack_id: str, shelf_id: str) -> web.Response:

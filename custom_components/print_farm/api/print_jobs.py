@@ -11,17 +11,39 @@ import voluptuous as vol
 
 from ..const import DOMAIN
 from ..rules.files import format_size
-from ..rules.jobs import QUEUED, JobError, PrintItem, PrintJob, minutes
+from ..rules.jobs import JOB_STATUSES, QUEUED, JobError, PrintItem, PrintJob, minutes
 from ..rules.settings import MAX_UPLOAD_MB
+from ..rules.workflow import STEPS
 from ..runtime.farm import PrintFarm
 from ..runtime.jobs import JobManager
-from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
-from .printers import printer_error
-
-_ID = vol.All(int, vol.Range(min=1))
-_PRIORITY = vol.All(
-    int, vol.Range(min=1, max=100), msg="priority must be a whole number from 1 (first) to 100"
+from .base import (
+    API_PREFIX,
+    ApiError,
+    FarmView,
+    Operation,
+    int_id,
+    json_integer,
+    operation,
+    receive_upload,
 )
+from .printers import printer_error
+from .shapes import (
+    BOOLEAN,
+    INTEGER,
+    MESSAGE,
+    OPEN_OBJECT,
+    STRING,
+    array,
+    extend,
+    merge,
+    nullable,
+    one_of,
+    pick,
+    shape,
+)
+
+_ID = json_integer(1)
+_PRIORITY = vol.All(json_integer(1, 100), msg="priority must be a whole number from 1 (first) to 100")
 CREATE_SCHEMA = vol.Schema(
     {
         vol.Required("print_item_id"): _ID,
@@ -31,7 +53,7 @@ CREATE_SCHEMA = vol.Schema(
         vol.Optional("auto_start", default=False): bool,
         vol.Optional("priority", default=1): _PRIORITY,
         # Beyond the seed: the plate of a multi-plate project to print.
-        vol.Optional("plate", default=1): vol.All(int, vol.Range(min=1, max=128)),
+        vol.Optional("plate", default=1): json_integer(1, 128),
     }
 )
 UPDATE_SCHEMA = vol.Schema(
@@ -46,8 +68,77 @@ UPDATE_SCHEMA = vol.Schema(
 MOVE_SCHEMA = vol.Schema({vol.Required("position"): _ID})
 
 
-def _job_error(err: JobError) -> ApiError:
+def job_error(err: JobError) -> ApiError:
+    """A job refused: the status the rule chose, its message."""
     return ApiError(err.status, str(err))
+
+
+# --- bodies, each with its JSON Schema ---------------------------------------------------------
+
+ITEM_BODY = shape(
+    {
+        "id": INTEGER,
+        "filename": STRING,
+        "file_size": STRING,
+        "estimated_print_time": nullable(INTEGER),
+        "layer_count": nullable(INTEGER),
+        "filament_used": nullable(STRING),
+    }
+)
+_STATUS = one_of(JOB_STATUSES)
+JOB_BODY = shape(
+    {
+        "id": INTEGER,
+        "print_item_id": nullable(INTEGER),
+        "printer_id": nullable(INTEGER),
+        "ottoeject_id": nullable(INTEGER),
+        "status": _STATUS,
+        "priority": INTEGER,
+        "progress_percent": INTEGER,
+        "estimated_remaining_time": nullable(INTEGER),
+        "created_at": STRING,
+        "started_at": nullable(STRING),
+        "orchestration_status": STRING,
+    }
+)
+WORKFLOW_BODY = shape(
+    {
+        "step": one_of(STEPS),
+        "state": STRING,
+        "attempt": INTEGER,
+        "fault": nullable(STRING),
+        "done": BOOLEAN,
+        "history": array(one_of(STEPS)),
+    }
+)
+JOB_DETAIL_BODY = shape(
+    {
+        "id": INTEGER,
+        "print_item": nullable(ITEM_BODY),
+        "printer": nullable(
+            shape({"id": INTEGER, "name": STRING, "brand": STRING, "model": nullable(STRING)})
+        ),
+        "ottoeject": nullable(shape({"id": INTEGER, "device_name": STRING})),
+        "status": _STATUS,
+        "priority": INTEGER,
+        "auto_start": BOOLEAN,
+        "progress_percent": INTEGER,
+        "estimated_remaining_time": nullable(INTEGER),
+        "created_at": STRING,
+        "started_at": nullable(STRING),
+        "completed_at": nullable(STRING),
+        "filename": nullable(STRING),
+        "failure": nullable(STRING),
+        "orchestration_status": STRING,
+        "wait_reason": nullable(STRING),
+        "plate": INTEGER,
+        "assigned_store_slot": nullable(INTEGER),
+        "assigned_grab_slot": nullable(INTEGER),
+        "ottorack_id": nullable(INTEGER),
+        "workflow": nullable(WORKFLOW_BODY),
+    }
+)
+ITEM_DETAIL_BODY = extend(ITEM_BODY, slicer=nullable(STRING), metadata=OPEN_OBJECT, uploaded_at=STRING)
 
 
 def item_body(item: PrintItem) -> dict[str, Any]:
@@ -131,8 +222,11 @@ def workflow_body(job: PrintJob) -> dict[str, Any] | None:
     return {key: job.workflow.get(key) for key in ("step", "state", "attempt", "fault", "done", "history")}
 
 
-class _JobView(FarmView):
+class JobBaseView(FarmView):
+    """A view of the farm's jobs."""
+
     def jobs(self) -> JobManager:
+        """The farm's jobs."""
         return self.farm().jobs
 
     def job_id(self, job_id: str) -> int:
@@ -143,7 +237,7 @@ class _JobView(FarmView):
         return number
 
 
-class UploadItemView(_JobView):
+class UploadItemView(JobBaseView):
     """/print-jobs/upload: step 1, a file becomes a print item."""
 
     url = f"{API_PREFIX}/print-jobs/upload"
@@ -157,6 +251,20 @@ class UploadItemView(_JobView):
                 200: "Parsed and kept as a print item",
                 400: "No file, or not a sliced print file (the reason says why); nothing is kept",
                 413: "File too large",
+            },
+            returns={
+                200: merge(
+                    shape({"print_item_id": INTEGER}),
+                    pick(
+                        ITEM_BODY,
+                        "filename",
+                        "file_size",
+                        "estimated_print_time",
+                        "layer_count",
+                        "filament_used",
+                    ),
+                    MESSAGE,
+                )
             },
         )
     )
@@ -172,7 +280,7 @@ class UploadItemView(_JobView):
         try:
             item = await jobs.items.async_add(received.path, received.filename, move=True)
         except JobError as err:
-            raise _job_error(err) from None
+            raise job_error(err) from None
         finally:
             await self.hass.async_add_executor_job(lambda: received.path.unlink(missing_ok=True))
         body = item_body(item)
@@ -189,14 +297,21 @@ class UploadItemView(_JobView):
         )
 
 
-class JobsView(_JobView):
+class JobsView(JobBaseView):
     """/print-jobs: create (step 2) and list."""
 
     url = f"{API_PREFIX}/print-jobs"
     extra_urls = [f"{API_PREFIX}/print-jobs/"]
     name = f"api:{DOMAIN}:print-jobs"
 
-    @operation(Operation(summary="List print jobs", admin=False, responses={200: "The jobs"}))
+    @operation(
+        Operation(
+            summary="List print jobs",
+            admin=False,
+            responses={200: "The jobs"},
+            returns={200: array(JOB_BODY)},
+        )
+    )
     async def get(self, request: web.Request) -> web.Response:
         """Every job, oldest first."""
         jobs = self.jobs()
@@ -211,6 +326,14 @@ class JobsView(_JobView):
                 400: "Invalid body (priority from 1 to 100)",
                 404: "Unknown item, printer or Ottoeject",
             },
+            returns={
+                201: extend(
+                    pick(JOB_BODY, "id", "print_item_id", "printer_id", "ottoeject_id", "status", "priority"),
+                    auto_start=BOOLEAN,
+                    created_at=STRING,
+                    message=STRING,
+                )
+            },
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -218,7 +341,7 @@ class JobsView(_JobView):
         try:
             job = await self.jobs().async_create_job(**body, context=self.context(request))
         except JobError as err:
-            raise _job_error(err) from None
+            raise job_error(err) from None
         return self.json(
             {
                 "id": job.id,
@@ -235,7 +358,7 @@ class JobsView(_JobView):
         )
 
 
-class JobView(_JobView):
+class JobView(JobBaseView):
     """/print-jobs/{id}: details, update, cancel."""
 
     url = f"{API_PREFIX}/print-jobs/{{job_id}}"
@@ -246,6 +369,7 @@ class JobView(_JobView):
             summary="A print job with its item, printer and Ottoeject",
             admin=False,
             responses={200: "The job", 404: "Unknown job"},
+            returns={200: JOB_DETAIL_BODY},
         )
     )
     async def get(self, request: web.Request, job_id: str) -> web.Response:
@@ -263,6 +387,7 @@ class JobView(_JobView):
                 404: "Unknown job, printer or Ottoeject",
                 409: "The job's state does not allow it",
             },
+            returns={200: extend(pick(JOB_BODY, "id", "priority", "status"), message=STRING)},
         )
     )
     async def put(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
@@ -270,7 +395,7 @@ class JobView(_JobView):
         try:
             job = await self.jobs().async_update_job(self.job_id(job_id), body)
         except JobError as err:
-            raise _job_error(err) from None
+            raise job_error(err) from None
         return self.json(
             {
                 "id": job.id,
@@ -290,6 +415,7 @@ class JobView(_JobView):
                 502: "The printer refused to stop",
                 503: "The printer is offline",
             },
+            returns={200: MESSAGE},
         )
     )
     async def delete(self, request: web.Request, job_id: str) -> web.Response:
@@ -297,208 +423,10 @@ class JobView(_JobView):
         try:
             await self.jobs().async_delete_job(self.job_id(job_id), stop=True, context=self.context(request))
         except JobError as err:
-            raise _job_error(err) from None
+            raise job_error(err) from None
         except HomeAssistantError as err:
             raise printer_error(err) from None
         return self.json({"message": "Print job cancelled successfully"})
 
 
-class JobCompleteView(_JobView):
-    """/print-jobs/{id}/complete."""
-
-    url = f"{API_PREFIX}/print-jobs/{{job_id}}/complete"
-    name = f"api:{DOMAIN}:print-job:complete"
-
-    @operation(
-        Operation(
-            summary="Mark a print job completed",
-            responses={
-                200: "Completed",
-                404: "Unknown job",
-                409: "Not printing (never started, failed, cancelled or completed)",
-            },
-        )
-    )
-    async def post(self, request: web.Request, job_id: str) -> web.Response:
-        """Complete it."""
-        try:
-            job = await self.jobs().async_complete_job(self.job_id(job_id), self.context(request))
-        except JobError as err:
-            raise _job_error(err) from None
-        return self.json(
-            {
-                "id": job.id,
-                "status": job.status,
-                "completed_at": job.completed_at,
-                "message": "Print job marked as completed",
-            }
-        )
-
-
-class JobMoveView(_JobView):
-    """/print-jobs/{id}/move (beyond the seed): a queued job's place among the jobs of its priority."""
-
-    url = f"{API_PREFIX}/print-jobs/{{job_id}}/move"
-    name = f"api:{DOMAIN}:print-job:move"
-
-    @operation(
-        Operation(
-            summary="Put a queued job at a position (from 1) among the queued jobs of its priority",
-            body=MOVE_SCHEMA,
-            responses={
-                200: "Moved; the job's body",
-                400: "Invalid body",
-                404: "Unknown job",
-                409: "Not queued",
-            },
-        )
-    )
-    async def post(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
-        """Move it."""
-        try:
-            job = await self.jobs().async_move_job(self.job_id(job_id), body["position"])
-        except JobError as err:
-            raise _job_error(err) from None
-        return self.json({**job_body(job), "queue_position": job.queue_position})
-
-
-class JobWorkflowView(_JobView):
-    """/print-jobs/{id}/workflow/{retry|skip|abort} (beyond the seed): a person's decision on a stuck workflow."""
-
-    url = f"{API_PREFIX}/print-jobs/{{job_id}}/workflow/{{decision}}"
-    name = f"api:{DOMAIN}:print-job:workflow"
-
-    @operation(
-        Operation(
-            summary="Retry the paused step of a job's ejection workflow, skip it, or abort the workflow",
-            responses={
-                200: "Done; the job's body",
-                404: "Unknown job or decision",
-                409: "No workflow under way, or it is not paused (retry, skip)",
-            },
-        )
-    )
-    async def post(self, request: web.Request, job_id: str, decision: str) -> web.Response:
-        """Decide."""
-        ejection = self.farm().ejection
-        decide = {
-            "retry": ejection.async_retry,
-            "skip": ejection.async_skip,
-            "abort": ejection.async_abort,
-        }.get(decision)
-        if decide is None:
-            raise ApiError(404, f"Unknown decision {decision!r}: retry, skip or abort.")
-        try:
-            job = await decide(self.job_id(job_id))
-        except JobError as err:
-            raise _job_error(err) from None
-        return self.json(job_body(job))
-
-
-class JobStartView(_JobView):
-    """/print-jobs/{id}/start (beyond the seed): send the file and start the print now."""
-
-    url = f"{API_PREFIX}/print-jobs/{{job_id}}/start"
-    name = f"api:{DOMAIN}:print-job:start"
-
-    @operation(
-        Operation(
-            summary="Start a queued job now: upload its file to the printer and start it",
-            responses={
-                202: "Started",
-                404: "Unknown job",
-                409: "Not queued, printer busy, or bed not clear",
-                502: "Upload or start failed",
-                503: "Printer offline",
-            },
-        )
-    )
-    async def post(self, request: web.Request, job_id: str) -> web.Response:
-        """Start it."""
-        try:
-            job = await self.jobs().async_start_job(self.job_id(job_id), self.context(request))
-        except JobError as err:
-            raise _job_error(err) from None
-        except HomeAssistantError as err:
-            raise ApiError(502, str(err)) from None
-        return self.json(
-            {
-                "id": job.id,
-                "status": job.status,
-                "started_at": job.started_at,
-                "message": "Print job started",
-            },
-            status_code=202,
-        )
-
-
-class ItemView(_JobView):
-    """/print-items/{id} (beyond the seed): an uploaded item, and deleting it."""
-
-    url = f"{API_PREFIX}/print-items/{{item_id}}"
-    name = f"api:{DOMAIN}:print-item"
-
-    @operation(
-        Operation(
-            summary="An uploaded print item and its metadata",
-            admin=False,
-            responses={200: "The item", 404: "Unknown item"},
-        )
-    )
-    async def get(self, request: web.Request, item_id: str) -> web.Response:
-        """The item with every metadata field read from the file."""
-        item = self.jobs().store.items.get(int_id(item_id, "Print item"))
-        if item is None:
-            raise ApiError(404, f"Print item {item_id} not found")
-        return self.json(
-            {**item_body(item), "slicer": item.slicer, "metadata": item.info, "uploaded_at": item.uploaded_at}
-        )
-
-    @operation(
-        Operation(
-            summary="Delete an item and its file",
-            responses={200: "Deleted", 404: "Unknown item", 409: "A job uses it"},
-        )
-    )
-    async def delete(self, request: web.Request, item_id: str) -> web.Response:
-        """Delete it unless a job uses it."""
-        try:
-            await self.jobs().items.async_remove(int_id(item_id, "Print item"))
-        except JobError as err:
-            raise _job_error(err) from None
-        return self.json({"message": "Print item deleted successfully"})
-
-
-class BedClearView(FarmView):
-    """/printers/{id}/bed-clear (beyond the seed): the plate was taken off."""
-
-    url = f"{API_PREFIX}/printers/{{printer_id}}/bed-clear"
-    name = f"api:{DOMAIN}:printer:bed-clear"
-
-    @operation(
-        Operation(
-            summary="Record that a printer's bed is clear",
-            responses={200: "Recorded", 404: "Unknown printer"},
-        )
-    )
-    async def post(self, request: web.Request, printer_id: str) -> web.Response:
-        """Mark the bed clear, so that the next job may start."""
-        number = int_id(printer_id, "Printer")
-        try:
-            await self.farm().jobs.async_set_bed_clear(number, context=self.context(request))
-        except JobError as err:
-            raise _job_error(err) from None
-        return self.json({"id": number, "bed_clear": True, "message": "Bed marked clear"})
-
-
-JOB_VIEWS: list[type[FarmView]] = [
-    UploadItemView,
-    JobsView,
-    JobView,
-    JobCompleteView,
-    JobStartView,
-    JobMoveView,
-    JobWorkflowView,
-    ItemView,
-    BedClearView,
-]
+JOB_VIEWS: list[type[FarmView]] = [UploadItemView, JobsView, JobView]

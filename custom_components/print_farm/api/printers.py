@@ -23,7 +23,6 @@ from ..const import (
     CONF_SETTLE,
     DOMAIN,
 )
-from ..protocols.bambu import STATUS_OFFLINE
 from ..rules.errors import SetupError
 from ..rules.files import BadFileName, format_size, sanitize_filename
 from ..rules.jobs import JobError
@@ -31,7 +30,18 @@ from ..rules.settings import MAX_UPLOAD_MB
 from ..runtime.farm import PrintFarm
 from ..runtime.printer import PrinterCoordinator, PrinterUnavailableError
 from ..runtime.printer_config import async_add_printer, async_remove_printer, async_update_printer
-from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation, receive_upload
+from .base import (
+    API_PREFIX,
+    ApiError,
+    FarmView,
+    Operation,
+    int_id,
+    json_integer,
+    operation,
+    receive_upload,
+)
+from .printer_bodies import DETAIL_BODY, STATUS_BODY, SUMMARY_BODY, detail_body, status_body, summary_body
+from .shapes import INTEGER, MESSAGE, STRING, array, extend, shape
 
 _BUILD_VOLUME = vol.Schema(
     {
@@ -53,7 +63,7 @@ _OPTIONAL_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("ftps_port"): _PORT,
     # Beyond the seed: the OttoEject that takes the printer's plates off (null: none), its position
     # there, the bed-positioning G-code and the time the move takes (null: the model's default).
-    vol.Optional("ottoeject_id"): vol.Any(None, vol.All(int, vol.Range(min=1))),
+    vol.Optional("ottoeject_id"): vol.Any(None, json_integer(1)),
     vol.Optional("ottoeject_position"): vol.All(
         str, vol.Strip, vol.Upper, vol.Match(r"^\w{1,20}$", msg="ottoeject_position is like P1")
     ),
@@ -119,102 +129,6 @@ def printer_error(err: HomeAssistantError) -> ApiError:
     return ApiError(status, str(err))
 
 
-# --- bodies -----------------------------------------------------------------------------------
-
-
-def _status(printer: PrinterCoordinator) -> str:
-    if not printer.client.online:
-        return STATUS_OFFLINE
-    return str(printer.client.fields["gcode_state"] or "UNKNOWN")
-
-
-def _filament(printer: PrinterCoordinator, stored: dict[str, Any] | None) -> dict[str, Any]:
-    live = printer.client.fields["filament"] if printer.client.online else None
-    if live is not None:
-        return {"material": live.material, "color": live.color, "name": live.name, "source": live.source}
-    if stored:
-        return {
-            "material": stored.get("material", "N/A"),
-            "color": stored.get("color", "N/A"),
-            "name": stored.get("name"),
-            "source": "database_fallback",
-        }
-    return {"material": "N/A", "color": "N/A", "name": None, "source": "database_fallback"}
-
-
-def status_body(printer: PrinterCoordinator) -> dict[str, Any]:
-    """The focused live status of a printer (GET /printers/{id}/status)."""
-    fields = printer.client.fields
-    online = printer.client.online
-    stage = fields["stage"] if online else None
-    return {
-        "id": printer.printer_id,
-        "name": printer.name,
-        "brand": printer.details["brand"],
-        "model": printer.model,
-        "status": _status(printer),
-        "current_stage": stage.upper() if stage else STATUS_OFFLINE if not online else None,
-        "progress_percent": (fields["progress"] or 0) if online else None,
-        "remaining_time_minutes": (fields["remaining_time"] or 0) if online else None,
-    }
-
-
-def _summary(printer: PrinterCoordinator) -> dict[str, Any]:
-    """A printer in the list (GET /printers)."""
-    details = printer.details
-    filament = _filament(printer, details["filament"])
-    return {
-        "id": printer.printer_id,
-        "name": printer.name,
-        "status": _status(printer),
-        "type": details["type"],
-        "filament": {"material": filament["material"], "color": filament["color"]},
-    }
-
-
-def detail_body(printer: PrinterCoordinator) -> dict[str, Any]:
-    """Everything about a printer (GET /printers/{id}); never its access code."""
-    record = printer.details
-    fields = printer.client.fields
-    online = printer.client.online
-    body = status_body(printer)
-    body.update(
-        type=record["type"],
-        filament=_filament(printer, record["filament"]),
-        build_volume=record["build_volume"],
-        ip_address=printer.host,
-        serial_number=printer.serial,
-        bed_temperature=fields["bed_temp"] if online else None,
-        nozzle_temperature=fields["nozzle_temp"] if online else None,
-    )
-    ejector = printer.entry.runtime_data.ejection.placement.ejector_of(printer)
-    body.update(
-        ottoeject_id=ejector.ejector_id if ejector else None,
-        ottoeject_position=printer.subentry.data.get(CONF_POSITION) if ejector else None,
-    )
-    order = [
-        "id",
-        "name",
-        "brand",
-        "model",
-        "type",
-        "status",
-        "current_stage",
-        "progress_percent",
-        "remaining_time_minutes",
-        "filament",
-        "build_volume",
-        "ip_address",
-        "serial_number",
-        "bed_temperature",
-        "nozzle_temperature",
-        # Not in the seed: the OttoEject that takes its plates off, and its position there.
-        "ottoeject_id",
-        "ottoeject_position",
-    ]
-    return {key: body[key] for key in order}
-
-
 def _subentry_changes(body: dict[str, Any]) -> dict[str, Any]:
     mapping = {
         "name": CONF_NAME,
@@ -251,6 +165,10 @@ def _details(body: dict[str, Any]) -> dict[str, Any]:
     return {key: body[key] for key in ("brand", "type", "build_volume", "filament") if key in body}
 
 
+REGISTERED_BODY = shape({"id": INTEGER, "name": STRING, "message": STRING})
+UPLOADED_BODY = shape({"filename": STRING, "file_size": STRING, "upload_time": STRING, "message": STRING})
+
+
 # --- views ------------------------------------------------------------------------------------
 
 
@@ -270,12 +188,19 @@ class PrintersView(FarmView):
     extra_urls = [f"{API_PREFIX}/printers/"]
     name = f"api:{DOMAIN}:printers"
 
-    @operation(Operation(summary="List printers", admin=False, responses={200: "The printers"}))
+    @operation(
+        Operation(
+            summary="List printers",
+            admin=False,
+            responses={200: "The printers"},
+            returns={200: array(SUMMARY_BODY)},
+        )
+    )
     async def get(self, request: web.Request) -> web.Response:
         """All printers with their live status and filament."""
         farm = self.farm()
         printers = sorted(farm.printers.values(), key=lambda printer: printer.printer_id)
-        return self.json([_summary(printer) for printer in printers])
+        return self.json([summary_body(printer) for printer in printers])
 
     @operation(
         Operation(
@@ -287,6 +212,7 @@ class PrintersView(FarmView):
                 409: "Already registered",
                 502: "The printer cannot be reached",
             },
+            returns={201: REGISTERED_BODY},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -316,6 +242,7 @@ class PrinterView(_PrinterView):
             summary="Printer details with live state",
             admin=False,
             responses={200: "The printer", 404: "Unknown printer"},
+            returns={200: DETAIL_BODY},
         )
     )
     async def get(self, request: web.Request, printer_id: str) -> web.Response:
@@ -333,6 +260,7 @@ class PrinterView(_PrinterView):
                 409: "Serial already registered",
                 502: "The printer cannot be reached",
             },
+            returns={200: extend(DETAIL_BODY, message=STRING)},
         )
     )
     async def put(self, request: web.Request, printer_id: str, body: dict[str, Any]) -> web.Response:
@@ -352,7 +280,13 @@ class PrinterView(_PrinterView):
             raise _setup_error(err) from None
         return self.json({**detail_body(printer), "message": "Printer updated successfully"})
 
-    @operation(Operation(summary="Remove a printer", responses={200: "Deleted", 404: "Unknown printer"}))
+    @operation(
+        Operation(
+            summary="Remove a printer",
+            responses={200: "Deleted", 404: "Unknown printer"},
+            returns={200: MESSAGE},
+        )
+    )
     async def delete(self, request: web.Request, printer_id: str) -> web.Response:
         """Remove the printer's subentry and device."""
         printer = self.printer(printer_id)
@@ -368,7 +302,10 @@ class PrinterStatusView(_PrinterView):
 
     @operation(
         Operation(
-            summary="Focused live status", admin=False, responses={200: "The status", 404: "Unknown printer"}
+            summary="Focused live status",
+            admin=False,
+            responses={200: "The status", 404: "Unknown printer"},
+            returns={200: STATUS_BODY},
         )
     )
     async def get(self, request: web.Request, printer_id: str) -> web.Response:
@@ -393,6 +330,7 @@ class SendGcodeView(_PrinterView):
                 502: "The printer refused or did not answer",
                 503: "The printer is offline",
             },
+            returns={202: MESSAGE},
         )
     )
     async def post(self, request: web.Request, printer_id: str, body: dict[str, Any]) -> web.Response:
@@ -423,6 +361,7 @@ class UploadView(_PrinterView):
                 502: "Transfer failed",
                 503: "The printer is offline",
             },
+            returns={200: UPLOADED_BODY},
         )
     )
     async def post(self, request: web.Request, printer_id: str) -> web.Response:
@@ -473,6 +412,7 @@ class StartPrintView(_PrinterView):
                 502: "The printer refused or did not answer",
                 503: "The printer is offline",
             },
+            returns={202: MESSAGE},
         )
     )
     async def post(self, request: web.Request, printer_id: str, body: dict[str, Any]) -> web.Response:
@@ -508,6 +448,7 @@ def _command_view(command: str, method: str) -> type[_PrinterView]:
                     502: "The printer refused or did not answer",
                     503: "The printer is offline",
                 },
+                returns={202: MESSAGE},
             )
         )
         async def post(self, request: web.Request, printer_id: str) -> web.Response:

@@ -1,12 +1,12 @@
 """The production-runs API (seed 000), with the spools and products it names: decimal currency.
 
-/api/print_farm/v1/production-runs..., /v1/spools..., /v1/products...
+/api/print_farm/v1/production-runs...; the spools and products (/v1/spools..., /v1/products...)
+are in `catalogue`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -15,72 +15,117 @@ from ..const import DOMAIN
 from ..rules.books.costing import variance_analysis
 from ..rules.books.money import hours_out, money_out, quantity_out, rate_out
 from ..rules.books.records import (
-    InventoryError,
-    Product,
     ProductionRun,
     RunItem,
     RunMaterial,
-    Spool,
     iso_z,
 )
-from ..rules.books.runs import Books, Completion, Deduction
+from ..rules.books.runs import Completion, Deduction
 from ..rules.books.schema import (
-    DEFAULT_NET_GRAMS,
     ITEM_CREATE,
     ITEM_PATCH,
     MATERIAL_CREATE,
     MATERIAL_PATCH,
-    PRODUCT_CREATE,
-    PRODUCT_PATCH,
     RUN_CREATE,
     RUN_PATCH,
     RUN_STATUSES,
-    SPOOL_CREATE,
-    SPOOL_PATCH,
 )
-from ..runtime.production import ProductionManager
 from .base import API_PREFIX, ApiError, FarmView, Operation, operation, whole_number
+from .catalogue import CATALOGUE_VIEWS, BooksView, spool_body
+from .shapes import BOOLEAN, INTEGER, MESSAGE, NUMBER, STRING, array, extend, nullable, one_of, shape
+
+# spool_body moved to `catalogue`; it is still exported from here for the actions that show a spool.
+__all__ = ["PRODUCTION_VIEWS", "completion_body", "material_body", "run_body", "spool_body"]
 
 V1 = f"{API_PREFIX}/v1"
 RUNS = f"{V1}/production-runs"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_SKIP = 1_000_000_000
 
 
-# --- bodies -----------------------------------------------------------------------------------
+# --- bodies, each with its JSON Schema ---------------------------------------------------------
 
-
-def spool_body(spool: Spool, production: ProductionManager) -> dict[str, Any]:
-    """A spool in the decimal API, in the farm's currency and with its low-spool threshold."""
-    return {
-        "id": spool.id,
-        "name": spool.name,
-        "material": spool.material,
-        "color": spool.color,
-        "vendor": spool.vendor,
-        "net_weight_grams": quantity_out(spool.net_weight_grams),
-        "remaining_grams": quantity_out(spool.remaining_grams),
-        "remaining_percent": spool.remaining_percent,
-        "empty_spool_weight_grams": quantity_out(spool.empty_spool_weight_grams),
-        "price": money_out(spool.price),
-        "cost_per_gram": rate_out(spool.cost_per_gram),
-        "currency": production.currency,
-        "low": spool.remaining_grams < production.low_threshold,
-        "created_at": iso_z(spool.created_at),
-        "updated_at": iso_z(spool.updated_at),
+RUN_ITEM_BODY = shape(
+    {
+        "id": STRING,
+        "product_id": STRING,
+        "product_name": STRING,
+        "quantity": INTEGER,
+        "successful_quantity": INTEGER,
+        "failed_quantity": INTEGER,
+        "estimated_material_cost": nullable(NUMBER),
+        "estimated_total_cost": nullable(NUMBER),
     }
-
-
-def product_body(product: Product) -> dict[str, Any]:
-    """A product."""
-    return {
-        "id": product.id,
-        "name": product.name,
-        "sku": product.sku,
-        "notes": product.notes,
-        "created_at": iso_z(product.created_at),
-        "updated_at": iso_z(product.updated_at),
+)
+MATERIAL_BODY = shape(
+    {
+        "id": STRING,
+        "spool_id": STRING,
+        "spool_name": STRING,
+        **dict.fromkeys(
+            (
+                "estimated_weight_grams",
+                "actual_weight_grams",
+                "spool_weight_before_grams",
+                "spool_weight_after_grams",
+                "estimated_purge_grams",
+                "actual_purge_grams",
+                "cost_per_gram",
+            ),
+            nullable(NUMBER),
+        ),
     }
+)
+RUN_SUMMARY_BODY = shape(
+    {
+        "id": STRING,
+        "status": one_of(RUN_STATUSES),
+        "printer_name": nullable(STRING),
+        "started_at": nullable(STRING),
+        "completed_at": nullable(STRING),
+        "estimated_print_time_hours": nullable(NUMBER),
+        "actual_print_time_hours": nullable(NUMBER),
+        "estimated_total_filament_grams": nullable(NUMBER),
+        "actual_total_filament_grams": nullable(NUMBER),
+        "quality_rating": nullable(INTEGER),
+        "created_at": STRING,
+    }
+)
+# variance_analysis(run): actual against estimated, None where a side is not known.
+_VARIANCE = shape(
+    dict.fromkeys(
+        (
+            "material_variance_grams",
+            "material_variance_percent",
+            "time_variance_hours",
+            "time_variance_percent",
+        ),
+        nullable(NUMBER),
+    )
+)
+RUN_BODY = extend(
+    RUN_SUMMARY_BODY,
+    updated_at=STRING,
+    notes=nullable(STRING),
+    quality_notes=nullable(STRING),
+    recipe_id=nullable(STRING),
+    items=array(RUN_ITEM_BODY),
+    materials=array(MATERIAL_BODY),
+    variance_analysis=_VARIANCE,
+)
+_DEDUCTION_BODY = shape(
+    dict.fromkeys(("previous_weight", "new_weight", "deducted"), NUMBER) | {"spool_id": STRING}
+)
+COMPLETION_BODY = shape(
+    {
+        "id": STRING,
+        "status": one_of(RUN_STATUSES),
+        "completed_at": nullable(STRING),
+        "inventory_updated": BOOLEAN,
+        "spools_updated": array(_DEDUCTION_BODY),
+    }
+)
 
 
 def run_item_body(item: RunItem) -> dict[str, Any]:
@@ -165,28 +210,6 @@ def completion_body(completion: Completion) -> dict[str, Any]:
     }
 
 
-class BooksView(FarmView):
-    """A view of the production books: their errors become the seeds' error bodies."""
-
-    def production(self) -> ProductionManager:
-        """The farm's books."""
-        return self.farm().production
-
-    def read[T](self, query: Callable[[Books], T]) -> T:
-        """Look something up (404 when it does not exist)."""
-        try:
-            return query(self.production().books)
-        except InventoryError as err:
-            raise ApiError(err.status, str(err), **err.extra) from None
-
-    async def change[T](self, request: web.Request, operation: Callable[[Books], T]) -> T:
-        """Change the books, saved before the answer; a refusal changes nothing."""
-        try:
-            return await self.production().async_change(operation, self.context(request))
-        except InventoryError as err:
-            raise ApiError(err.status, str(err), **err.extra) from None
-
-
 def query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     """An integer query parameter in range, or 400."""
     raw = query.get(name)
@@ -215,12 +238,23 @@ class ProductionRunsView(BooksView):
             summary="Production runs, newest first; ?skip, ?limit (1-100, default 20), ?status, ?printer_name",
             admin=False,
             responses={200: "A page of runs and the total that match", 400: "Bad filter"},
+            returns={
+                200: shape(
+                    {"items": array(RUN_SUMMARY_BODY), "total": INTEGER, "skip": INTEGER, "limit": INTEGER}
+                )
+            },
+            query={
+                "skip": {"type": "integer", "minimum": 0, "maximum": MAX_SKIP},
+                "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                "status": one_of(RUN_STATUSES),
+                "printer_name": STRING,
+            },
         )
     )
     async def get(self, request: web.Request) -> web.Response:
         """A page of runs."""
         query = request.query
-        skip = query_int(query, "skip", 0, 0, 1_000_000_000)
+        skip = query_int(query, "skip", 0, 0, MAX_SKIP)
         limit = query_int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         status = query.get("status")
         if status is not None and status not in RUN_STATUSES:
@@ -239,6 +273,7 @@ class ProductionRunsView(BooksView):
             summary="Create a production run (any status but completed)",
             body=RUN_CREATE,
             responses={201: "The run", 400: "Invalid body"},
+            returns={201: RUN_BODY},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -258,6 +293,7 @@ class ProductionRunView(BooksView):
             summary="A production run with its items, materials and variance_analysis",
             admin=False,
             responses={200: "The run", **_RUN},
+            returns={200: RUN_BODY},
         )
     )
     async def get(self, request: web.Request, run_id: str) -> web.Response:
@@ -269,6 +305,7 @@ class ProductionRunView(BooksView):
             summary="Change a run; status completed completes it (deducts its materials, all or none)",
             body=RUN_PATCH,
             responses={200: "The run", 400: "Invalid body", 409: "Completion refused", **_RUN},
+            returns={200: RUN_BODY},
         )
     )
     async def patch(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
@@ -279,6 +316,7 @@ class ProductionRunView(BooksView):
         Operation(
             summary="Delete a run (a completed run's deductions stay)",
             responses={200: "Deleted", **_RUN},
+            returns={200: MESSAGE},
         )
     )
     async def delete(self, request: web.Request, run_id: str) -> web.Response:
@@ -298,6 +336,7 @@ class RunItemsView(BooksView):
             summary="Add a product to a run",
             body=ITEM_CREATE,
             responses={201: "The item", **_CHANGED},
+            returns={201: RUN_ITEM_BODY},
         )
     )
     async def post(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
@@ -317,6 +356,7 @@ class RunItemView(BooksView):
             summary="Change an item (successful and failed quantities)",
             body=ITEM_PATCH,
             responses={200: "The item", **_CHANGED},
+            returns={200: RUN_ITEM_BODY},
         )
     )
     async def patch(
@@ -327,7 +367,13 @@ class RunItemView(BooksView):
             run_item_body(await self.change(request, lambda books: books.update_item(run_id, item_id, body)))
         )
 
-    @operation(Operation(summary="Remove an item", responses={200: "Removed", 404: "Unknown run or item"}))
+    @operation(
+        Operation(
+            summary="Remove an item",
+            responses={200: "Removed", 404: "Unknown run or item"},
+            returns={200: MESSAGE},
+        )
+    )
     async def delete(self, request: web.Request, run_id: str, item_id: str) -> web.Response:
         """Remove it."""
         await self.change(request, lambda books: books.delete_item(run_id, item_id))
@@ -345,6 +391,7 @@ class RunMaterialsView(BooksView):
             summary="Add filament from a spool to a run",
             body=MATERIAL_CREATE,
             responses={201: "The material", 409: "The run is completed", **_CHANGED},
+            returns={201: MATERIAL_BODY},
         )
     )
     async def post(self, request: web.Request, run_id: str, body: dict[str, Any]) -> web.Response:
@@ -364,6 +411,7 @@ class RunMaterialView(BooksView):
             summary="Record usage: spool weights before and after give actual_weight_grams",
             body=MATERIAL_PATCH,
             responses={200: "The material", 409: "The run is completed", **_CHANGED},
+            returns={200: MATERIAL_BODY},
         )
     )
     async def patch(
@@ -377,6 +425,7 @@ class RunMaterialView(BooksView):
         Operation(
             summary="Remove a material",
             responses={200: "Removed", 404: "Unknown run or material", 409: "The run is completed"},
+            returns={200: MESSAGE},
         )
     )
     async def delete(self, request: web.Request, run_id: str, material_id: str) -> web.Response:
@@ -399,6 +448,7 @@ class RunCompleteView(BooksView):
                 404: "Unknown run",
                 409: "Already completed, not completable, a material without usage, or a spool short",
             },
+            returns={200: COMPLETION_BODY},
         )
     )
     async def post(self, request: web.Request, run_id: str) -> web.Response:
@@ -406,156 +456,6 @@ class RunCompleteView(BooksView):
         return self.json(
             completion_body(await self.change(request, lambda books: books.complete_run(run_id)))
         )
-
-
-def _check_weights(net: Decimal, remaining: Decimal) -> None:
-    """A spool holds at most its net weight: a body that says otherwise is refused (400, nothing written)."""
-    if remaining > net:
-        raise InventoryError(
-            f"remaining_grams ({quantity_out(remaining)}) is more than net_weight_grams"
-            f" ({quantity_out(net)}): a spool holds at most its net weight."
-        )
-
-
-class SpoolsView(BooksView):
-    """/v1/spools."""
-
-    url = f"{V1}/spools"
-    name = f"api:{DOMAIN}:v1:spools"
-
-    @operation(Operation(summary="Every spool", admin=False, responses={200: "The spools"}))
-    async def get(self, request: web.Request) -> web.Response:
-        """Every spool."""
-        production = self.production()
-        spools = [spool_body(spool, production) for spool in production.books.spools.values()]
-        return self.json({"items": spools, "total": len(spools)})
-
-    @operation(
-        Operation(
-            summary="Add a spool (price or cost_per_gram in currency units)",
-            body=SPOOL_CREATE,
-            responses={201: "The spool", 400: "Invalid body, or remaining_grams above net_weight_grams"},
-        )
-    )
-    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
-        """Add it."""
-
-        def add(books: Books) -> Spool:
-            net = body.get("net_weight_grams", DEFAULT_NET_GRAMS)
-            _check_weights(net, body.get("remaining_grams", net))
-            return books.add_spool(body)
-
-        spool = await self.change(request, add)
-        return self.json(spool_body(spool, self.production()), status_code=201)
-
-
-class SpoolView(BooksView):
-    """/v1/spools/{spool_id}."""
-
-    url = f"{V1}/spools/{{spool_id}}"
-    name = f"api:{DOMAIN}:v1:spool"
-
-    @operation(Operation(summary="A spool", admin=False, responses={200: "The spool", 404: "Unknown spool"}))
-    async def get(self, request: web.Request, spool_id: str) -> web.Response:
-        """The spool."""
-        return self.json(spool_body(self.read(lambda books: books.spool(spool_id)), self.production()))
-
-    @operation(
-        Operation(
-            summary="Change a spool (remaining_grams included)",
-            body=SPOOL_PATCH,
-            responses={
-                200: "The spool",
-                400: "Invalid body, or remaining_grams above net_weight_grams",
-                404: "Unknown spool",
-            },
-        )
-    )
-    async def patch(self, request: web.Request, spool_id: str, body: dict[str, Any]) -> web.Response:
-        """Change it."""
-
-        def update(books: Books) -> Spool:
-            spool = books.spool(spool_id)
-            if body.keys() & {"net_weight_grams", "remaining_grams"}:
-                _check_weights(
-                    body.get("net_weight_grams", spool.net_weight_grams),
-                    body.get("remaining_grams", spool.remaining_grams),
-                )
-            return books.update_spool(spool_id, body)
-
-        spool = await self.change(request, update)
-        return self.json(spool_body(spool, self.production()))
-
-    @operation(
-        Operation(summary="Delete a spool (and its device)", responses={200: "Deleted", 404: "Unknown spool"})
-    )
-    async def delete(self, request: web.Request, spool_id: str) -> web.Response:
-        """Delete it."""
-        await self.change(request, lambda books: books.delete_spool(spool_id))
-        return self.json({"message": "Spool deleted"})
-
-
-class ProductsView(BooksView):
-    """/v1/products."""
-
-    url = f"{V1}/products"
-    name = f"api:{DOMAIN}:v1:products"
-
-    @operation(Operation(summary="Every product", admin=False, responses={200: "The products"}))
-    async def get(self, request: web.Request) -> web.Response:
-        """Every product."""
-        products = [product_body(product) for product in self.production().books.products.values()]
-        return self.json({"items": products, "total": len(products)})
-
-    @operation(
-        Operation(
-            summary="Add a product",
-            body=PRODUCT_CREATE,
-            responses={201: "The product", 400: "Invalid body", 409: "SKU taken"},
-        )
-    )
-    async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
-        """Add it."""
-        product = await self.change(request, lambda books: books.add_product(body))
-        return self.json(product_body(product), status_code=201)
-
-
-class ProductView(BooksView):
-    """/v1/products/{product_id}."""
-
-    url = f"{V1}/products/{{product_id}}"
-    name = f"api:{DOMAIN}:v1:product"
-
-    @operation(
-        Operation(summary="A product", admin=False, responses={200: "The product", 404: "Unknown product"})
-    )
-    async def get(self, request: web.Request, product_id: str) -> web.Response:
-        """The product."""
-        return self.json(product_body(self.read(lambda books: books.product(product_id))))
-
-    @operation(
-        Operation(
-            summary="Change a product",
-            body=PRODUCT_PATCH,
-            responses={200: "The product", 400: "Invalid body", 404: "Unknown product", 409: "SKU taken"},
-        )
-    )
-    async def patch(self, request: web.Request, product_id: str, body: dict[str, Any]) -> web.Response:
-        """Change it."""
-        return self.json(
-            product_body(await self.change(request, lambda books: books.update_product(product_id, body)))
-        )
-
-    @operation(
-        Operation(
-            summary="Delete a product no recipe uses",
-            responses={200: "Deleted", 404: "Unknown product", 409: "A recipe uses it"},
-        )
-    )
-    async def delete(self, request: web.Request, product_id: str) -> web.Response:
-        """Delete it."""
-        await self.change(request, lambda books: books.delete_product(product_id))
-        return self.json({"message": "Product deleted"})
 
 
 PRODUCTION_VIEWS: list[type[FarmView]] = [
@@ -566,8 +466,5 @@ PRODUCTION_VIEWS: list[type[FarmView]] = [
     RunMaterialsView,
     RunMaterialView,
     RunCompleteView,
-    SpoolsView,
-    SpoolView,
-    ProductsView,
-    ProductView,
+    *CATALOGUE_VIEWS,
 ]

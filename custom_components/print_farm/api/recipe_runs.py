@@ -15,11 +15,76 @@ from ..rules.books.money import hours_out, quantity_out
 from ..rules.books.records import ProductionRun, Recipe, iso_z
 from ..rules.books.schema import RECIPE_CREATE, RECIPE_PATCH, RECIPE_RUN_CREATE
 from .base import API_PREFIX, ApiError, FarmView, Operation, operation
-from .production_runs import BooksView
+from .catalogue import BooksView
+from .shapes import INTEGER, MESSAGE, NUMBER, STRING, array, nullable, shape
 
 INVENTORY = f"{API_PREFIX}/v1/inventory"
 BUSINESS_HEADER = "x-business-id"
 _BUSINESS = {404: "Unknown business (x-business-id) or resource"}
+
+
+RECIPE_BODY = shape(
+    {
+        "id": STRING,
+        "product_id": STRING,
+        "name": STRING,
+        "materials": array(
+            shape({"material": STRING, "grams_per_unit": NUMBER, "spool_id": nullable(STRING)})
+        ),
+        "print_hours_per_unit": NUMBER,
+        "labour_cost_per_unit": INTEGER,
+        "packaging_cost_per_unit": INTEGER,
+        "overhead_cost_per_unit": INTEGER,
+        "machine_cost_per_hour": INTEGER,
+        "currency": STRING,
+        "created_at": STRING,
+        "updated_at": STRING,
+    }
+)
+# rules.books.costing.cost_snapshot(): every amount in integer cents.
+_COST_LINE = shape(
+    {
+        "material": STRING,
+        "spool_id": STRING,
+        "spool_name": STRING,
+        "grams": NUMBER,
+        "cost_per_gram": NUMBER,
+        "cost": INTEGER,
+    }
+)
+_COST_SNAPSHOT = shape(
+    {
+        "currency": STRING,
+        "units": INTEGER,
+        "materials": INTEGER,
+        "machine_time": INTEGER,
+        "machine_hours": NUMBER,
+        "labour": INTEGER,
+        "packaging": INTEGER,
+        "overhead": INTEGER,
+        "total": INTEGER,
+        "per_unit": INTEGER,
+        "unit_sale_price": INTEGER,
+        "sale_total": INTEGER,
+        "margin_per_unit": INTEGER,
+        "margin_total": INTEGER,
+        "material_lines": array(_COST_LINE),
+    }
+)
+RECIPE_RUN_BODY = shape(
+    {
+        "id": STRING,
+        "business_id": STRING,
+        "recipe_id": STRING,
+        "name": nullable(STRING),
+        "total_units": INTEGER,
+        "unit_sale_price": INTEGER,
+        "status": STRING,
+        "cost_snapshot": _COST_SNAPSHOT,
+        "created_at": STRING,
+        "updated_at": STRING,
+    }
+)
 
 
 def recipe_body(recipe: Recipe, *, currency: str) -> dict[str, Any]:
@@ -86,6 +151,7 @@ class RecipeRunsView(InventoryView):
             summary="Runs created from recipes, newest first",
             admin=False,
             responses={200: "The runs", **_BUSINESS},
+            returns={200: array(RECIPE_RUN_BODY)},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
@@ -105,6 +171,7 @@ class RecipeRunsView(InventoryView):
                 404: "Unknown recipe or business",
                 422: "Body does not fit RunCreateRequest",
             },
+            returns={201: RECIPE_RUN_BODY},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -123,7 +190,10 @@ class RecipeRunView(InventoryView):
 
     @operation(
         Operation(
-            summary="A run created from a recipe", admin=False, responses={200: "RunResponse", **_BUSINESS}
+            summary="A run created from a recipe",
+            admin=False,
+            responses={200: "RunResponse", **_BUSINESS},
+            returns={200: RECIPE_RUN_BODY},
         )
     )
     async def get(self, request: web.Request, run_id: str) -> web.Response:
@@ -141,7 +211,14 @@ class RecipesView(InventoryView):
     url = f"{INVENTORY}/recipes"
     name = f"api:{DOMAIN}:v1:inventory:recipes"
 
-    @operation(Operation(summary="Every recipe", admin=False, responses={200: "The recipes", **_BUSINESS}))
+    @operation(
+        Operation(
+            summary="Every recipe",
+            admin=False,
+            responses={200: "The recipes", **_BUSINESS},
+            returns={200: array(RECIPE_BODY)},
+        )
+    )
     async def get(self, request: web.Request) -> web.Response:
         """Every recipe."""
         production = self.production()
@@ -158,6 +235,7 @@ class RecipesView(InventoryView):
             body=RECIPE_CREATE,
             invalid_status=422,
             responses={201: "The recipe", 404: "Unknown product, spool or business", 422: "Invalid body"},
+            returns={201: RECIPE_BODY},
         )
     )
     async def post(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -172,7 +250,14 @@ class RecipeView(InventoryView):
     url = f"{INVENTORY}/recipes/{{recipe_id}}"
     name = f"api:{DOMAIN}:v1:inventory:recipe"
 
-    @operation(Operation(summary="A recipe", admin=False, responses={200: "The recipe", **_BUSINESS}))
+    @operation(
+        Operation(
+            summary="A recipe",
+            admin=False,
+            responses={200: "The recipe", **_BUSINESS},
+            returns={200: RECIPE_BODY},
+        )
+    )
     async def get(self, request: web.Request, recipe_id: str) -> web.Response:
         """The recipe."""
         recipe = self.read(lambda books: books.recipe(recipe_id))
@@ -188,6 +273,7 @@ class RecipeView(InventoryView):
                 404: "Unknown recipe, product, spool or business",
                 422: "Invalid body",
             },
+            returns={200: RECIPE_BODY},
         )
     )
     async def patch(self, request: web.Request, recipe_id: str, body: dict[str, Any]) -> web.Response:
@@ -195,7 +281,9 @@ class RecipeView(InventoryView):
         recipe = await self.change(request, lambda books: books.update_recipe(recipe_id, body))
         return self.json(recipe_body(recipe, currency=self.production().currency))
 
-    @operation(Operation(summary="Delete a recipe", responses={200: "Deleted", **_BUSINESS}))
+    @operation(
+        Operation(summary="Delete a recipe", responses={200: "Deleted", **_BUSINESS}, returns={200: MESSAGE})
+    )
     async def delete(self, request: web.Request, recipe_id: str) -> web.Response:
         """Delete it."""
         await self.change(request, lambda books: books.delete_recipe(recipe_id))

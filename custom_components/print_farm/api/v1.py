@@ -18,15 +18,16 @@ from ..rules.jobs import (
     PrintJob,
     normalise_filename,
 )
-from ..rules.settings import UPDATE_SCHEMA
+from ..rules.settings import DEFAULTS, UPDATE_SCHEMA
 from ..runtime.jobs import JobManager
-from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, operation
+from .base import API_PREFIX, ApiError, FarmView, Operation, int_id, json_integer, json_schema_of, operation
+from .shapes import INTEGER, MESSAGE, OPEN_OBJECT, STRING, array, nullable, one_of, shape
 
 V1 = f"{API_PREFIX}/v1"
 JOB_UPDATE_SCHEMA = vol.Schema(
     {
         vol.Optional("job_name"): vol.All(str, vol.Strip, vol.Length(min=1, max=200)),
-        vol.Optional("priority"): vol.All(int, vol.Range(min=1, max=100)),
+        vol.Optional("priority"): json_integer(1, 100),
     }
 )
 
@@ -39,6 +40,25 @@ V1_STATUS: Final = {
     FAILED: "failed",
     CANCELLED: "cancelled",
 }
+
+
+V1_JOB_BODY = shape(
+    {
+        "id": INTEGER,
+        "printer_id": nullable(INTEGER),
+        "job_name": nullable(STRING),
+        "filename": nullable(STRING),
+        "status": one_of(V1_STATUS.values()),
+        "start_time": nullable(STRING),
+        "end_time": nullable(STRING),
+        "progress": INTEGER,
+        "print_item_id": nullable(INTEGER),
+        "priority": INTEGER,
+        "customer_info": OPEN_OBJECT,
+    }
+)
+# Every setting is in the body (`settings_of` fills in the defaults), each as PUT takes it.
+SETTINGS_BODY = {**json_schema_of(UPDATE_SCHEMA), "required": list(DEFAULTS), "additionalProperties": False}
 
 
 def v1_body(jobs: JobManager, job: PrintJob) -> dict[str, Any]:
@@ -64,7 +84,14 @@ class SettingsView(FarmView):
     url = f"{V1}/settings"
     name = f"api:{DOMAIN}:v1:settings"
 
-    @operation(Operation(summary="The farm's settings", admin=False, responses={200: "The settings"}))
+    @operation(
+        Operation(
+            summary="The farm's settings",
+            admin=False,
+            responses={200: "The settings"},
+            returns={200: SETTINGS_BODY},
+        )
+    )
     async def get(self, request: web.Request) -> web.Response:
         """Every setting."""
         return self.json(self.farm().settings)
@@ -74,6 +101,7 @@ class SettingsView(FarmView):
             summary="Change settings (any subset)",
             body=UPDATE_SCHEMA,
             responses={200: "The settings after the change", 400: "Unknown setting or invalid value"},
+            returns={200: SETTINGS_BODY},
         )
     )
     async def put(self, request: web.Request, body: dict[str, Any]) -> web.Response:
@@ -92,6 +120,8 @@ class V1JobsView(FarmView):
             summary="Jobs in Printernizer's shape; ?auto_created=true|false filters",
             admin=False,
             responses={200: "The jobs", 400: "Bad filter"},
+            returns={200: shape({"jobs": array(V1_JOB_BODY), "total": INTEGER})},
+            query={"auto_created": one_of(("true", "false"))},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
@@ -126,6 +156,7 @@ class V1JobView(FarmView):
             summary="A job in Printernizer's shape, with customer_info",
             admin=False,
             responses={200: "The job", 404: "Unknown job"},
+            returns={200: V1_JOB_BODY},
         )
     )
     async def get(self, request: web.Request, job_id: str) -> web.Response:
@@ -143,6 +174,7 @@ class V1JobView(FarmView):
                 404: "Unknown job",
                 409: "Ended jobs cannot change",
             },
+            returns={200: V1_JOB_BODY},
         )
     )
     async def put(self, request: web.Request, job_id: str, body: dict[str, Any]) -> web.Response:
@@ -159,6 +191,7 @@ class V1JobView(FarmView):
         Operation(
             summary="Delete a job record (an auto-created print is not created again)",
             responses={200: "Deleted", 404: "Unknown job"},
+            returns={200: MESSAGE},
         )
     )
     async def delete(self, request: web.Request, job_id: str) -> web.Response:

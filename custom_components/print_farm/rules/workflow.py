@@ -125,6 +125,10 @@ def check_template(template: str) -> None:
     unknown = set(_TEMPLATE_FIELD.findall(template)) - TEMPLATE_FIELDS
     if unknown or not template.strip():
         raise ValueError(f"a macro template may only use {{position}} and {{shelf}}: {template!r}")
+    try:  # an unclosed brace, a format spec or an index would only fail mid-ejection
+        template.format(position="P1", shelf=1)
+    except (ValueError, LookupError, AttributeError, TypeError) as err:
+        raise ValueError(f"a macro template that cannot be filled: {template!r} ({err})") from err
 
 
 def macro_name(templates: Mapping[str, str], step: str, *, position: str, shelf: int | None) -> str:
