@@ -256,7 +256,7 @@ async def test_klipper_gone_when_home_assistant_comes_back_pauses_without_sendin
     assert job.workflow["step"] == "eject"
     # Seen on the websocket ("Klipper stopped (disconnected) while ...") or over HTTP, whichever comes first.
     assert job.workflow["fault"].startswith("Klipper stopped")
-    assert job.workflow["fault"].endswith("while EJECT_FROM_P1 ran")
+    assert "while EJECT_FROM_P1 ran: it may have ended before; look at the OttoEject" in job.workflow["fault"]
     await simulator.set_klippy(ejector["id"], "ready")
     assert await sent(simulator, ejector) == ["OTTOEJECT_HOME", "EJECT_FROM_P1"]
     # The person finds the plate ejected and skips the step: the rest runs, EJECT is not sent again.
@@ -283,6 +283,29 @@ async def test_klipper_stopping_while_an_answered_macro_still_moves_pauses_and_r
         "eject",
         "Klipper stopped (shutdown) while EJECT_FROM_P1 ran",
     )
+    await simulator.set_klippy(ejector["id"], "ready")
+    client = await hass_client()
+    assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 200
+    await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
+    sent_scripts = await scripts(simulator, ejector["id"])
+    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
+    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
+
+
+async def test_klipper_gone_when_home_assistant_comes_back_and_a_person_retries_sends_the_step_anew(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    sim_printer: dict[str, Any],
+    ejector: Any,
+) -> None:
+    """Klipper's stop aborted EJECT, and Moonraker's store still says "received": retry sends it again."""
+    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, ejector, "EJECT_FROM_P1")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await simulator.set_klippy(ejector["id"], "disconnected")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    job = entry.runtime_data.jobs.store.jobs[job.id]
+    await wait_until(hass, lambda: paused(job))
     await simulator.set_klippy(ejector["id"], "ready")
     client = await hass_client()
     assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 200

@@ -139,11 +139,13 @@ class MacroSteps:
         watcher = ejector.watcher
         while True:
             if watcher.connected and watcher.klippy_state in ("shutdown", "error", "disconnected"):
-                # Klipper aborts a running script when it stops. Seen running: it did not end (sent
-                # anew on retry); found after a restart: it may have ended (asked again on retry).
-                resume = READY if seen_running or answered else SENT
+                # Klipper aborts a running script when it stops, and its G-code store then still
+                # says "received": retry sends it anew. Seen running, it did not end; found after a
+                # restart, it may have ended first: the person looks, and skips it if so.
                 await self._pause(
-                    job, wf, f"Klipper stopped ({watcher.klippy_state}) while {name} ran", resume
+                    job,
+                    wf,
+                    f"Klipper stopped ({watcher.klippy_state}) while {name} ran{_look(seen_running, answered)}",
                 )
                 return
             if not watcher.connected:
@@ -153,8 +155,9 @@ class MacroSteps:
                 try:
                     idle = await ejector.client.idle_state()
                 except MoonrakerNotReadyError:
-                    resume = READY if seen_running or answered else SENT
-                    await self._pause(job, wf, f"Klipper stopped while {name} ran", resume)
+                    await self._pause(
+                        job, wf, f"Klipper stopped while {name} ran{_look(seen_running, answered)}"
+                    )
                     return
                 except MoonrakerError:
                     await self._pause(job, wf, f"{ejector.device_name} went offline while {name} ran", SENT)
@@ -199,3 +202,10 @@ class MacroSteps:
             return await ejector.client.idle_state() in _IDLE
         except MoonrakerError:
             return False
+
+
+def _look(seen_running: bool, answered: bool) -> str:
+    """What a person should know of a step Klipper's stop cut short, when it may have ended before."""
+    if seen_running or answered:
+        return ""
+    return ": it may have ended before; look at the OttoEject, skip the step if it did, retry sends it again"
