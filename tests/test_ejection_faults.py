@@ -239,14 +239,20 @@ async def test_a_printer_removed_while_its_plate_is_ejected_stops_the_ottoeject_
     assert job.workflow["done"]
 
 
-async def test_klipper_gone_when_home_assistant_comes_back_pauses_without_sending_anything(
+@pytest.mark.parametrize("decision", ["skip", "retry"])
+async def test_klipper_gone_when_home_assistant_comes_back_pauses_for_a_person(
     hass: HomeAssistant,
     hass_client: Any,
     simulator: SimulatorControl,
     sim_printer: dict[str, Any],
     ejector: Any,
+    decision: str,
 ) -> None:
-    """EJECT was received, then Klipper left while Home Assistant was down: nobody knows whether it ended."""
+    """EJECT was received, then Klipper left while Home Assistant was down: nobody knows whether it ended.
+
+    Nothing is sent until a person decides: the plate was ejected (skip: EJECT is not sent again), or
+    it was not (retry: Moonraker's store still says "received", yet EJECT is sent anew).
+    """
     entry, job = await ejecting(hass, hass_client, simulator, sim_printer, ejector, "EJECT_FROM_P1")
     assert await hass.config_entries.async_unload(entry.entry_id)
     await simulator.set_klippy(ejector["id"], "disconnected")
@@ -259,11 +265,15 @@ async def test_klipper_gone_when_home_assistant_comes_back_pauses_without_sendin
     assert "while EJECT_FROM_P1 ran: it may have ended before; look at the OttoEject" in job.workflow["fault"]
     await simulator.set_klippy(ejector["id"], "ready")
     assert await sent(simulator, ejector) == ["OTTOEJECT_HOME", "EJECT_FROM_P1"]
-    # The person finds the plate ejected and skips the step: the rest runs, EJECT is not sent again.
     client = await hass_client()
-    assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/skip")).status == 200
+    assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/{decision}")).status == 200
     await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
-    assert await sent(simulator, ejector) == FULL_RUN
+    if decision == "skip":
+        assert await sent(simulator, ejector) == FULL_RUN
+        return
+    sent_scripts = await scripts(simulator, ejector["id"])
+    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
+    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
 
 
 async def test_klipper_stopping_while_an_answered_macro_still_moves_pauses_and_retry_sends_it_anew(
@@ -283,29 +293,6 @@ async def test_klipper_stopping_while_an_answered_macro_still_moves_pauses_and_r
         "eject",
         "Klipper stopped (shutdown) while EJECT_FROM_P1 ran",
     )
-    await simulator.set_klippy(ejector["id"], "ready")
-    client = await hass_client()
-    assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 200
-    await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
-    sent_scripts = await scripts(simulator, ejector["id"])
-    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
-    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
-
-
-async def test_klipper_gone_when_home_assistant_comes_back_and_a_person_retries_sends_the_step_anew(
-    hass: HomeAssistant,
-    hass_client: Any,
-    simulator: SimulatorControl,
-    sim_printer: dict[str, Any],
-    ejector: Any,
-) -> None:
-    """Klipper's stop aborted EJECT, and Moonraker's store still says "received": retry sends it again."""
-    entry, job = await ejecting(hass, hass_client, simulator, sim_printer, ejector, "EJECT_FROM_P1")
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await simulator.set_klippy(ejector["id"], "disconnected")
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    job = entry.runtime_data.jobs.store.jobs[job.id]
-    await wait_until(hass, lambda: paused(job))
     await simulator.set_klippy(ejector["id"], "ready")
     client = await hass_client()
     assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 200

@@ -28,6 +28,25 @@ async def ejector(simulator: SimulatorControl) -> Any:
     await simulator.remove_ottoeject(ottoeject["id"])
 
 
+async def printed_and_cooling(
+    hass: HomeAssistant,
+    hass_client: Any,
+    simulator: SimulatorControl,
+    printer: dict[str, Any],
+    ejector: dict[str, Any],
+) -> tuple[Any, Any]:
+    """A farm whose one PETG job printed, and whose bed never reads cool enough: it waits in `cool`."""
+    entry = ejection_entry([(printer, "P1")], ejector, shelves=4)
+    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
+    await farm.async_update_settings({"eject_release_temperatures": {"PETG": 10}})
+    job_id = await queue_job(await hass_client(), "petg.gcode", PETG, auto_start=True)
+    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].status == "PRINTING")
+    job = farm.jobs.store.jobs[job_id]
+    await simulator.advance(printer["serial"], 900)
+    await wait_until(hass, lambda: job.workflow is not None)
+    return farm, job
+
+
 async def test_a_printer_offline_after_its_print_is_waited_for_not_ejected_blind(
     hass: HomeAssistant,
     hass_client: Any,
@@ -35,17 +54,9 @@ async def test_a_printer_offline_after_its_print_is_waited_for_not_ejected_blind
     sim_printer: dict[str, Any],
     ejector: dict[str, Any],
 ) -> None:
-    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
-    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
-    # A bed that never reads cool enough: the workflow waits in `cool` until its longest wait.
-    await farm.async_update_settings({"eject_release_temperatures": {"PETG": 10}})
-    job_id = await queue_job(await hass_client(), "petg.gcode", PETG, auto_start=True)
-    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].status == "PRINTING")
-    job = farm.jobs.store.jobs[job_id]
+    farm, job = await printed_and_cooling(hass, hass_client, simulator, sim_printer, ejector)
     serial = sim_printer["serial"]
     printer = farm.printer_by_id(1)
-    await simulator.advance(serial, 900)
-    await wait_until(hass, lambda: job.workflow is not None)
     assert job.workflow["step"] == "cool"
     # The printer drops offline (its last reading is stale), then the longest wait is over.
     await simulator.offline(serial)
@@ -110,16 +121,9 @@ async def test_a_printer_used_while_offline_is_not_ejected_into(
     ejector: dict[str, Any],
 ) -> None:
     """Its plate was taken off and another print started while it was offline: nothing moves."""
-    entry = ejection_entry([(sim_printer, "P1")], ejector, shelves=4)
-    farm = await setup_ejection(hass, entry, empty_plates=[2, 3])
-    await farm.async_update_settings({"eject_release_temperatures": {"PETG": 10}})
-    job_id = await queue_job(await hass_client(), "petg.gcode", PETG, auto_start=True)
-    await wait_until(hass, lambda: farm.jobs.store.jobs[job_id].status == "PRINTING")
-    job = farm.jobs.store.jobs[job_id]
+    farm, job = await printed_and_cooling(hass, hass_client, simulator, sim_printer, ejector)
     serial = sim_printer["serial"]
     printer = farm.printer_by_id(1)
-    await simulator.advance(serial, 900)
-    await wait_until(hass, lambda: job.workflow is not None)
     await simulator.offline(serial)
     await wait_until(hass, lambda: not printer.client.online)
     await farm.async_update_settings({"eject_max_cooling_minutes": 0})
