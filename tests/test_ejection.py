@@ -136,6 +136,14 @@ async def scripts(simulator: SimulatorControl, ejector_id: int) -> list[str]:
     return [entry["script"] for entry in (await simulator.ottoeject(ejector_id))["scripts"]]
 
 
+async def assert_eject_sent_twice(simulator: SimulatorControl, ejector_id: int, job_id: int) -> None:
+    """The full run, with EJECT sent a second time under a marker of its own (`-eject-2`), nothing else twice."""
+    sent = await scripts(simulator, ejector_id)
+    assert [script.split(" ;")[0] for script in sent] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
+    assert sent[1].endswith(f"; pf-step={job_id}-eject-1")
+    assert sent[2].endswith(f"; pf-step={job_id}-eject-2")
+
+
 FULL_RUN = [
     "OTTOEJECT_HOME",
     "EJECT_FROM_P1",
@@ -316,10 +324,7 @@ async def test_klipper_stopping_mid_macro_pauses_and_retry_sends_it_anew(
     response = await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")
     assert response.status == 200, await response.text()
     await drive(hass, simulator, slow_ejector["id"], lambda: job.status == "COMPLETED")
-    sent = await scripts(simulator, slow_ejector["id"])
-    assert [script.split(" ;")[0] for script in sent] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
-    assert sent[1].endswith(f"pf-step={job.id}-eject-1")
-    assert sent[2].endswith(f"pf-step={job.id}-eject-2")
+    await assert_eject_sent_twice(simulator, slow_ejector["id"], job.id)
     assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 409
     assert hass.states.get("binary_sensor.print_farm_orchestration").state == "off"
 

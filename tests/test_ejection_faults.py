@@ -12,7 +12,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from simulator.control import SimulatorControl
 
 from .helpers import EJECTOR, ejection_entry, setup_ejection, wait_until
-from .test_ejection import FULL_RUN, drive, ejecting, finish_and_cool, scripts, start_one
+from .test_ejection import (
+    FULL_RUN,
+    assert_eject_sent_twice,
+    drive,
+    ejecting,
+    finish_and_cool,
+    scripts,
+    start_one,
+)
 
 DOMAIN = "print_farm"
 
@@ -207,9 +215,7 @@ async def test_an_error_answer_found_after_a_restart_pauses_and_retry_sends_the_
     assert await sent(simulator, ejector) == ["OTTOEJECT_HOME", "EJECT_FROM_P1"]
     await hass.services.async_call(DOMAIN, "retry_workflow", {"job_id": job.id}, blocking=True)
     await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
-    sent_scripts = await scripts(simulator, ejector["id"])
-    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
-    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
+    await assert_eject_sent_twice(simulator, ejector["id"], job.id)
 
 
 async def test_a_printer_removed_while_its_plate_is_ejected_stops_the_ottoeject_after_the_step(
@@ -271,9 +277,7 @@ async def test_klipper_gone_when_home_assistant_comes_back_pauses_for_a_person(
     if decision == "skip":
         assert await sent(simulator, ejector) == FULL_RUN
         return
-    sent_scripts = await scripts(simulator, ejector["id"])
-    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
-    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
+    await assert_eject_sent_twice(simulator, ejector["id"], job.id)
 
 
 async def test_klipper_stopping_while_an_answered_macro_still_moves_pauses_and_retry_sends_it_anew(
@@ -297,6 +301,4 @@ async def test_klipper_stopping_while_an_answered_macro_still_moves_pauses_and_r
     client = await hass_client()
     assert (await client.post(f"/api/print_farm/print-jobs/{job.id}/workflow/retry")).status == 200
     await drive(hass, simulator, ejector["id"], lambda: job.status == "COMPLETED")
-    sent_scripts = await scripts(simulator, ejector["id"])
-    assert [script.split(" ;")[0] for script in sent_scripts] == [FULL_RUN[0], FULL_RUN[1], *FULL_RUN[1:]]
-    assert sent_scripts[2].endswith(f"; pf-step={job.id}-eject-2")
+    await assert_eject_sent_twice(simulator, ejector["id"], job.id)
