@@ -27,13 +27,18 @@ def dump(record: Any) -> Any:
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type, _datetime: type) -> dict[str, Any]:
+    """The record's field types, cached per the `datetime` class they resolve to.
+
+    A test clock (freezegun) swaps the module's `datetime` for its own class while it runs: hints
+    cached under one class and compared with the other would take every instant for text.
+    """
     return get_type_hints(cls)
 
 
 def load[R](cls: type[R], data: Mapping[str, Any]) -> R:
     """A record from its storage form; unknown keys (from a newer minor version) are ignored."""
-    hints = _hints(cls)  # type: ignore[arg-type]
+    hints = _hints(cls, datetime)  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         if f.name in data:
