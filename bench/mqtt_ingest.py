@@ -3,7 +3,8 @@
     .venv/bin/python bench/mqtt_ingest.py [--reports 20000]
 
 Client: JSON parse, merge into the printer's state and change detection, per report, for a P1
-delta (a few keys) and an X1-size full report (~14 kB, a few values changed each time).
+delta (a few keys), an X1-size full report (~14 kB, a few values changed each time) and an X1C
+with four AMS units whose humidity, temperatures, remaining percent and loaded tray move.
 End to end: the same reports through the integration's entities in a Home Assistant core
 (2025.4.4), with the state writes per report counted and checked against the number of entities
 whose shown value really changed. Prints figures; asserts nothing about time.
@@ -179,6 +180,42 @@ def x1_fulls(count: int) -> list[bytes]:
     return messages
 
 
+def x1_ams_fulls(count: int) -> list[bytes]:
+    """Full reports of an X1C with four AMS units whose values move, as while printing from them.
+
+    Each report moves the temperatures; every 10th an AMS temperature or humidity, every 50th a
+    tray's remaining percent, every 200th the loaded tray (ams.tray_now and device.extruder).
+    """
+    base = full_report()
+    base["device"] = {
+        "extruder": {"info": [{"id": 0, "snow": 1, "spre": 1, "star": 1, "temp": 220}], "state": 1},
+        "nozzle": {"exist": 1, "info": [{"id": 0, "diameter": 0.4, "type": "HS01"}], "state": 0},
+    }
+    base["vir_slot"] = [copy.deepcopy(base["vt_tray"])]
+    for unit in base["ams"]["ams"]:
+        for tray in unit["tray"]:
+            tray["tray_uuid"] = f"{int(unit['id']) * 4 + int(tray['id']):032X}"
+            tray["tag_uid"] = f"{int(unit['id']) * 4 + int(tray['id']) + 1:016X}"
+    messages = []
+    for index in range(count):
+        report = copy.deepcopy(base)
+        report["sequence_id"] = str(index)
+        report["mc_print_line_number"] = str(1000 + index)
+        report["nozzle_temper"] = 219.5 + (index % 7) * 0.25
+        report["bed_temper"] = 54.8 + (index % 5) * 0.05
+        report["mc_percent"] = 10 + index // 10 % 90
+        report["mc_remaining_time"] = 90 - index // 10 % 90
+        units = report["ams"]["ams"]
+        units[index // 10 % 4]["temp"] = f"{25 + index // 10 % 3 * 0.1:.1f}"
+        units[(index // 10 + 1) % 4]["humidity_raw"] = str(20 + index // 10 % 2)
+        units[index // 50 % 4]["tray"][index // 200 % 4]["remain"] = 80 - index // 50 % 60
+        loaded = index // 200 % 16
+        report["ams"]["tray_now"] = str(loaded)
+        report["device"]["extruder"]["info"][0]["snow"] = (loaded // 4) << 8 | loaded % 4
+        messages.append(dumps({"print": report}))
+    return messages
+
+
 def new_client(loop: asyncio.AbstractEventLoop) -> BambuClient:
     """A client fed directly, as its MQTT thread would feed it."""
     client = BambuClient(loop, "127.0.0.1", SERIAL, "12345678", fingerprint="0" * 64)
@@ -323,12 +360,14 @@ def main() -> None:
     args = parser.parse_args()
     deltas = p1_deltas(args.reports)
     fulls = x1_fulls(max(args.reports // 4, 1000))
+    ams_fulls = x1_ams_fulls(max(args.reports // 4, 1000))
     print(
-        f"report sizes: P1 delta {statistics.mean(map(len, deltas)):.0f} B, X1 full {statistics.mean(map(len, fulls)):.0f} B"
+        f"report sizes: P1 delta {statistics.mean(map(len, deltas)):.0f} B, X1 full {statistics.mean(map(len, fulls)):.0f} B, "
+        f"X1 4-AMS {statistics.mean(map(len, ams_fulls)):.0f} B"
     )
     loop = asyncio.new_event_loop()
     print("client (parse + merge + change detection), best / median of 5:")
-    for label, messages in (("P1 delta", deltas), ("X1 full ", fulls)):
+    for label, messages in (("P1 delta", deltas), ("X1 full ", fulls), ("X1 4-AMS", ams_fulls)):
         best, median = time_client(loop, messages)
         print(
             f"  {label}: {best:6.2f} / {median:6.2f} us/report   (JSON parse alone {time_json_only(messages):5.2f} us)"
@@ -339,6 +378,7 @@ def main() -> None:
     async def both() -> None:
         await end_to_end(deltas, "P1 delta")
         await end_to_end(fulls, "X1 full ")
+        await end_to_end(ams_fulls, "X1 4-AMS")
 
     asyncio.run(both())
 

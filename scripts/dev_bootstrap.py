@@ -480,6 +480,8 @@ async def ensure_printers(
             "serial_number": printer["serial"],
             "mqtt_port": printer["mqtt_port"],
             "ftps_port": printer["ftps_port"],
+            # The A1's and P1's JPEG camera; the X1 and H2 have none (they stream RTSPS).
+            **({"camera_port": printer["camera_port"]} if printer.get("camera_port") else {}),
         }
         await request(session, "POST", "/api/print_farm/printers", token, expect=(201,), json=body)
 
@@ -614,8 +616,9 @@ async def follow_simulator_ports(
             saved[printer["serial"]].get("host"),
             saved[printer["serial"]].get("mqtt_port"),
             saved[printer["serial"]].get("ftps_port"),
+            saved[printer["serial"]].get("camera_port", 6000) if printer.get("camera_port") else None,
         )
-        != (printer["host"], printer["mqtt_port"], printer["ftps_port"])
+        != (printer["host"], printer["mqtt_port"], printer["ftps_port"], printer.get("camera_port"))
     }
     if not changed:
         return
@@ -628,6 +631,7 @@ async def follow_simulator_ports(
                 "ip_address": printer["host"],
                 "mqtt_port": printer["mqtt_port"],
                 "ftps_port": printer["ftps_port"],
+                **({"camera_port": printer["camera_port"]} if printer.get("camera_port") else {}),
             }
             await request(session, "PUT", f"/api/print_farm/printers/{details['id']}", token, json=body)
 
@@ -707,6 +711,8 @@ def print_summary(printers: list[dict[str, Any]], simulated: list[dict[str, Any]
     for printer in printers:
         sim = by_serial.get(printer["serial_number"], {})
         ports = f"MQTT {sim['mqtt_port']}, FTPS {sim['ftps_port']}" if sim else "not simulated"
+        if sim.get("camera_port"):
+            ports += f", camera {sim['camera_port']}"
         lines.append(
             f"  id {printer['id']}  {printer['name']:<18} serial {printer['serial_number']}  "
             f"host {printer['ip_address']} ({ports})  {printer['status']}"

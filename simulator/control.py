@@ -70,7 +70,8 @@ class SimulatorControl:
     async def add_printer(self, model: str = "P1S", **options: Any) -> dict[str, Any]:
         """Create a printer.
 
-        Options: serial, name, access_code, host, mqtt_port, ftps_port, report_style, signed_commands.
+        Options: serial, name, access_code, host, mqtt_port, ftps_port, camera_port, report_style,
+        signed_commands, ams_units (0-4 stock AMS units; e.g. model="X1C", ams_units=4).
         """
         result: dict[str, Any] = await self._call("POST", "/printers", {"model": model, **options})
         return result
@@ -92,9 +93,14 @@ class SimulatorControl:
         """Move the printer's simulated clock forward; its reports for the interval are published at once."""
         return await self._action(serial, "advance", {"seconds": seconds})
 
-    async def fail(self, serial: str, print_error: int | None = None) -> dict[str, Any]:
-        """Fail the current print (FAILED with print_error)."""
-        return await self._action(serial, "fail", {} if print_error is None else {"print_error": print_error})
+    async def fail(
+        self, serial: str, print_error: int | None = None, progress: int | None = None
+    ) -> dict[str, Any]:
+        """Fail the current print (FAILED with print_error; its report carrying `progress` when given)."""
+        body: dict[str, Any] = {} if print_error is None else {"print_error": print_error}
+        if progress is not None:
+            body["progress"] = progress
+        return await self._action(serial, "fail", body)
 
     async def offline(self, serial: str) -> dict[str, Any]:
         """Take the printer off the network: broker and FTPS stop, connections close."""
@@ -115,6 +121,66 @@ class SimulatorControl:
     async def replace_certificate(self, serial: str) -> str:
         """Give the printer a new certificate (same CN); return its SHA-256 fingerprint."""
         return str((await self._action(serial, "certificate"))["fingerprint"])
+
+    async def set_camera_fault(self, serial: str, fault: str | None) -> dict[str, Any]:
+        """Make the next camera logins get nothing, no JPEG, a close or a late handshake (see FAULTS)."""
+        return await self._action(serial, "camera/fault", {"fault": fault})
+
+    async def set_liveview(self, serial: str, enabled: bool, *, with_code: bool = False) -> dict[str, Any]:
+        """Turn an X1's, X1E's or H2's LAN liveview on or off (its ipcam.rtsp_url, with bblp:<code>@ if with_code).
+
+        While it is on, the printer's RTSPS camera listens on its rtsp_port, where the url points.
+        """
+        return await self._action(serial, "liveview", {"enabled": enabled, "with_code": with_code})
+
+    async def set_ams_units(self, serial: str, units: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace the printer's AMS units: each {id, kind?, trays?, humidity?, humidity_raw?, temp?}.
+
+        kind: "ams", "ams_lite", "ams_2_pro" or "ams_ht" (ids 128-135); trays: raw tray keys per slot,
+        None for an empty slot (default: stock spools). Reported as the model does: a P1 or A1 delta
+        names only what changed, an X1 sends the whole report.
+        """
+        return await self._action(serial, "ams/units", {"units": units})
+
+    async def add_ams_unit(self, serial: str, unit: dict[str, Any]) -> dict[str, Any]:
+        """Plug in one more AMS unit ({id, kind?, trays?...}), keeping the others as they are."""
+        state = (await self.printer(serial))["state"]
+        kept = [
+            {
+                "id": int(old["id"]),
+                "kind": {"1": "ams", "2": "ams_lite", "3": "ams_2_pro", "4": "ams_ht"}.get(
+                    str(old.get("info", ""))[-1:], "ams_ht" if int(old["id"]) >= 128 else "ams"
+                ),
+                "trays": [
+                    {k: v for k, v in tray.items() if k != "id"} if tray.get("tray_type") else None
+                    for tray in old["tray"]
+                ],
+            }
+            for old in state["ams"]["ams"]
+        ]
+        return await self.set_ams_units(serial, [*kept, unit])
+
+    async def remove_ams_unit(self, serial: str, unit: int) -> dict[str, Any]:
+        """Unplug one AMS unit."""
+        return await self._action(serial, "ams/remove_unit", {"unit": unit})
+
+    async def set_tray(
+        self, serial: str, unit: int, slot: int, fields: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Load a tray with raw report keys (tray_type, tray_color, remain, tray_uuid...) or empty it (None).
+
+        A loaded tray keeps the keys not given; an empty one is filled from a stock spool first.
+        Unit 254 is the external holder.
+        """
+        return await self._action(serial, "ams/tray", {"unit": unit, "slot": slot, "fields": fields})
+
+    async def set_hms(self, serial: str, entries: list[dict[str, int]]) -> dict[str, Any]:
+        """Make the printer report these HMS entries ({attr, code})."""
+        return await self._action(serial, "hms", {"hms": entries})
+
+    async def refuse(self, serial: str, command: str, reason: str | None) -> dict[str, Any]:
+        """Make the printer answer a command (ledctrl, print_speed...) "failed" with reason; None: obey again."""
+        return await self._action(serial, "refuse", {"command": command, "reason": reason})
 
     async def restart_broker(self, serial: str) -> dict[str, Any]:
         """Restart the printer's mosquitto only."""

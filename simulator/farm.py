@@ -3,7 +3,8 @@
 Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 409):
     GET    /printers                          every printer's info
     POST   /printers                          {model, serial?, name?, access_code?, host?, mqtt_port?,
-                                              ftps_port?, report_style?, signed_commands?}
+                                              ftps_port?, camera_port?, report_style?,
+                                              signed_commands?}
                                               -> 201 info (signed_commands: the printer's
                                               authorization control is on: it refuses unsigned
                                               project_file, gcode_file and gcode_line)
@@ -13,11 +14,32 @@ Control API (JSON, on 127.0.0.1; errors are {"error": "..."} with 400, 404 or 40
     PUT    /printers/{serial}/files/{name}    raw body -> 201 {name, size}
     POST   /printers/{serial}/advance         {seconds} -> {time, state}
     POST   /printers/{serial}/start           {file} -> {state}   (a print started on the printer)
-    POST   /printers/{serial}/fail            {print_error?} -> {state}
+    POST   /printers/{serial}/fail            {print_error?, progress?} -> {state} (progress: the
+                                              percent the FAILED report carries)
     POST   /printers/{serial}/offline | online | broker/restart -> info
     POST   /printers/{serial}/access_code     {access_code} -> info
     POST   /printers/{serial}/latency         {seconds} -> info
     POST   /printers/{serial}/certificate     -> {fingerprint}
+    POST   /printers/{serial}/camera/fault    {fault: "silent" | "not_jpeg" | "full" | "slow" | null}
+                                              -> info (the next camera logins get no frame, frames
+                                              that are no JPEG, are closed as by a printer at its
+                                              client limit, or wait 4 s for the TLS handshake and
+                                              then get no frame)
+    POST   /printers/{serial}/liveview        {enabled, with_code?} -> info (X1, X1E, H2: LAN liveview
+                                              on or off, reported as ipcam.rtsp_url, with bblp:<code>@
+                                              in it when with_code, pointing at the RTSPS camera
+                                              on rtsp_port, whose counters info's rtsp shows; A1
+                                              and P1 serve JPEG frames on camera_port instead,
+                                              whose counters info's camera shows)
+    POST   /printers/{serial}/ams/units       {units: [{id, kind?, trays?, humidity?, humidity_raw?, temp?}]}
+                                              -> {ams} (replaces every unit; trays: raw keys per slot,
+                                              null an empty slot; reported as the model does)
+    POST   /printers/{serial}/ams/remove_unit {unit} -> {ams}
+    POST   /printers/{serial}/ams/tray        {unit, slot, fields} -> {state} (fields: raw tray keys;
+                                              null empties it; unit 254: the external holder)
+    POST   /printers/{serial}/hms             {hms: [{attr, code}]} -> {hms}
+    POST   /printers/{serial}/refuse          {command, reason} -> {refusals} (the printer answers that
+                                              command "failed" with reason; reason null: obey again)
     POST   /printers/{serial}/foreign_answer  {command, sequence_id, result?, reason?} -> {published}
                                               (the answer to another LAN client's command, on the
                                               report topic; result "success" unless given)
@@ -47,6 +69,7 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+import io
 import ipaddress
 import json
 import logging
@@ -59,6 +82,7 @@ import tempfile
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from . import ssdp
 from .broker import (
@@ -69,6 +93,7 @@ from .broker import (
     load_certificate,
     port_is_free,
 )
+from .camera import FAULTS as CAMERA_FAULTS, SIZE as CAMERA_SIZE, CameraServer, draw_frame
 from .ftps import FtpsServer, UploadFault
 from .ottoeject import (
     DEFAULT_MACRO_SECONDS,
@@ -78,9 +103,12 @@ from .ottoeject import (
     SimulatedOttoEject,
 )
 from .printer import DEFAULT_FAILURE, FIRMWARE_USER, ModelSpec, PrinterFirmware, model_spec
+from .rtsp import RtspServer
 
 _LOGGER = logging.getLogger(__name__)
 ANNOUNCE_INTERVAL = 5.0
+# The models whose camera sends JPEG frames on port 6000; the others serve RTSPS on 322 (liveview).
+JPEG_CAMERA_MODELS = frozenset({"P1P", "P1S", "A1", "A1 mini"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -102,7 +130,9 @@ class SimulatedPrinter:
         host: str,
         mqtt_port: int,
         ftps_port: int,
+        camera_port: int,
         access_code: str,
+        rtsp_port: int = 0,
         directory: Path,
         report_style: str,
         manual_clock: bool,
@@ -132,7 +162,42 @@ class SimulatedPrinter:
             manual_clock=manual_clock,
             signed_commands=signed_commands,
         )
+        self.camera: CameraServer | None = None
+        if spec.name in JPEG_CAMERA_MODELS:
+            self.camera = CameraServer(
+                host,
+                camera_port,
+                self.certificate.server_context(),
+                lambda: self.access_code,
+                lambda number: draw_frame(self.name, self.firmware.state, number),
+            )
+        self.rtsp: RtspServer | None = None  # the X1's, X1E's and H2's RTSPS camera (liveview)
+        if "rtsp_url" in self.firmware.state["ipcam"]:
+            self.rtsp = RtspServer(
+                host,
+                rtsp_port,
+                self.certificate.server_context(),
+                lambda: self.access_code,
+                lambda number: Image.open(io.BytesIO(draw_frame(self.name, self.firmware.state, number))),
+                CAMERA_SIZE,
+            )
         self.online = False
+
+    @property
+    def liveview(self) -> bool:
+        """Whether LAN liveview is on: the RTSPS camera listens only then, as on a printer."""
+        return self.firmware.state["ipcam"].get("rtsp_url", "disable") != "disable"
+
+    async def set_liveview(self, enabled: bool, with_code: bool) -> None:
+        """Turn LAN liveview on or off: report it, and open or close the RTSPS camera."""
+        if self.rtsp is None:
+            raise ValueError("this model has no RTSPS camera")
+        credentials = f"bblp:{self.access_code}" if with_code else None
+        self.firmware.set_liveview(self.host if enabled else None, credentials, self.rtsp.port)
+        if enabled and self.online:
+            await self.rtsp.start()
+        elif not enabled:
+            await self.rtsp.stop()
 
     def _users(self) -> dict[str, str]:
         return {FIRMWARE_USER: self._firmware_password, "bblp": self.access_code}
@@ -142,6 +207,10 @@ class SimulatedPrinter:
         await self.broker.set_users(self._users())
         await self.broker.start()
         await self.ftps.start()
+        if self.camera is not None:
+            await self.camera.start()
+        if self.rtsp is not None and self.liveview:
+            await self.rtsp.start()
         await self.firmware.connect(self.host, self.broker.port, self._firmware_password)
         self.online = True
 
@@ -150,6 +219,10 @@ class SimulatedPrinter:
         self.online = False
         await self.firmware.disconnect()
         await self.ftps.stop()
+        if self.camera is not None:
+            await self.camera.stop()
+        if self.rtsp is not None:
+            await self.rtsp.stop()
         await self.broker.stop()
 
     async def close(self) -> None:
@@ -172,6 +245,16 @@ class SimulatedPrinter:
         """Give the printer a new key and certificate (same CN) and restart its broker; return the fingerprint."""
         self.certificate = create_certificate(self.directory / "tls", self.serial)
         self.ftps.context = self.certificate.server_context()
+        if self.camera is not None:
+            self.camera.context = self.certificate.server_context()
+            if self.online:  # the listener holds the old context
+                await self.camera.stop()
+                await self.camera.start()
+        if self.rtsp is not None:
+            self.rtsp.context = self.certificate.server_context()
+            if self.online and self.liveview:
+                await self.rtsp.stop()
+                await self.rtsp.start()
         if self.online:
             await self.firmware.disconnect()
             await self.broker.restart(self.certificate)
@@ -189,6 +272,10 @@ class SimulatedPrinter:
             "host": self.host,
             "mqtt_port": self.broker.port,
             "ftps_port": self.ftps.port,
+            "camera_port": None if self.camera is None else self.camera.port,
+            "camera": None if self.camera is None else self.camera.info(),
+            "rtsp_port": None if self.rtsp is None else self.rtsp.port,
+            "rtsp": None if self.rtsp is None else self.rtsp.info(),
             "access_code": self.access_code,
             "storage_dir": str(self.storage_dir),
             "fingerprint": self.certificate.fingerprint,
@@ -239,11 +326,18 @@ class Farm:
         host: str = "127.0.0.1",
         mqtt_port: int | None = None,
         ftps_port: int | None = None,
+        camera_port: int | None = None,
         report_style: str | None = None,
         persistent: bool = False,
         signed_commands: bool = False,
+        ams_units: int | None = None,
     ) -> SimulatedPrinter:
-        """Create and start a printer; raise ValueError for a bad argument."""
+        """Create and start a printer; raise ValueError for a bad argument.
+
+        ams_units: how many stock AMS units (0-4; default one) the printer has.
+        """
+        if ams_units is not None and (type(ams_units) is not int or not 0 <= ams_units <= 4):
+            raise ValueError("ams_units must be an integer from 0 to 4")
         try:
             spec = model_spec(model)
         except KeyError:
@@ -262,6 +356,8 @@ class Farm:
             host=host,
             mqtt_port=mqtt_port or free_port(host),
             ftps_port=ftps_port or free_port(host),
+            camera_port=camera_port or free_port(host),
+            rtsp_port=free_port(host),
             access_code=access_code or f"{secrets.randbelow(10**8):08d}",
             directory=self.state_dir / "printers" / serial,
             report_style=report_style or spec.report_style,
@@ -269,6 +365,8 @@ class Farm:
             persistent=persistent,
             signed_commands=bool(signed_commands),
         )
+        if ams_units is not None:
+            printer.firmware.set_ams_units([{"id": unit} for unit in range(ams_units)])
         self.printers[serial] = printer
         try:
             await printer.start()
@@ -309,6 +407,7 @@ class Farm:
                     # The standard ports when free (so a LAN-style setup works), else any free port.
                     "mqtt_port": 8883 if port_is_free(host, 8883) else None,
                     "ftps_port": 990 if port_is_free(host, 990) else None,
+                    "camera_port": 6000 if port_is_free(host, 6000) else None,
                 }
             )
         saved_file.write_text(json.dumps(saved, indent=2))
@@ -525,12 +624,14 @@ def make_app(farm: Farm) -> web.Application:
             "host",
             "mqtt_port",
             "ftps_port",
+            "camera_port",
             "report_style",
             "signed_commands",
+            "ams_units",
         }
         if "model" not in body or set(body) - allowed:
             raise _error(web.HTTPBadRequest, f"expected 'model' and optionally {sorted(allowed - {'model'})}")
-        if any(not isinstance(body.get(key, 1), int) for key in ("mqtt_port", "ftps_port")):
+        if any(not isinstance(body.get(key, 1), int) for key in ("mqtt_port", "ftps_port", "camera_port")):
             raise _error(web.HTTPBadRequest, "ports must be integers")
         try:
             printer = await farm.add_printer(**body)
@@ -584,7 +685,10 @@ def make_app(farm: Farm) -> web.Application:
         print_error = body.get("print_error", DEFAULT_FAILURE)
         if not isinstance(print_error, int):
             raise _error(web.HTTPBadRequest, "'print_error' must be an integer")
-        if reason := printer.firmware.fail(print_error):
+        progress = body.get("progress")
+        if progress is not None and (not isinstance(progress, int) or not 0 <= progress <= 100):
+            raise _error(web.HTTPBadRequest, "'progress' must be an integer from 0 to 100")
+        if reason := printer.firmware.fail(print_error, progress):
             raise _error(web.HTTPConflict, reason)
         return {"state": printer.firmware.state}
 
@@ -620,6 +724,80 @@ def make_app(farm: Farm) -> web.Application:
     @action("certificate")
     async def certificate(printer: SimulatedPrinter, _: dict[str, Any]) -> dict[str, Any]:
         return {"fingerprint": await printer.replace_certificate()}
+
+    @action("liveview")
+    async def liveview(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        enabled, with_code = body.get("enabled"), body.get("with_code", False)
+        if not isinstance(enabled, bool) or not isinstance(with_code, bool):
+            raise _error(web.HTTPBadRequest, "'enabled' and 'with_code' must be true or false")
+        try:
+            await printer.set_liveview(enabled, with_code)
+        except ValueError as err:
+            raise _error(web.HTTPConflict, str(err)) from None
+        return printer.info()
+
+    @action("ams/units")
+    async def ams_units(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        units = body.get("units")
+        if not isinstance(units, list):
+            raise _error(web.HTTPBadRequest, "'units' must be a list")
+        try:
+            printer.firmware.set_ams_units(units)
+        except (ValueError, TypeError) as err:
+            raise _error(web.HTTPBadRequest, str(err)) from None
+        return {"ams": printer.firmware.state["ams"]}
+
+    @action("ams/remove_unit")
+    async def ams_remove_unit(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        if type(unit := body.get("unit")) is not int:
+            raise _error(web.HTTPBadRequest, "'unit' must be an integer")
+        try:
+            printer.firmware.remove_ams_unit(unit)
+        except LookupError as err:
+            raise _error(web.HTTPNotFound, str(err)) from None
+        return {"ams": printer.firmware.state["ams"]}
+
+    @action("ams/tray")
+    async def ams_tray(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        unit, slot, fields = body.get("unit"), body.get("slot"), body.get("fields")
+        if type(unit) is not int or type(slot) is not int or not isinstance(fields, dict | None):
+            raise _error(web.HTTPBadRequest, "'unit' and 'slot' must be integers, 'fields' an object or null")
+        try:
+            printer.firmware.set_tray(unit, slot, fields)
+        except (LookupError, ValueError) as err:
+            raise _error(web.HTTPNotFound, str(err)) from None
+        return {"state": printer.firmware.state}
+
+    @action("hms")
+    async def hms(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        entries = body.get("hms")
+        if not isinstance(entries, list) or not all(
+            isinstance(entry, dict) and all(type(entry.get(key)) is int for key in ("attr", "code"))
+            for entry in entries
+        ):
+            raise _error(web.HTTPBadRequest, "'hms' must be a list of {attr, code} integers")
+        printer.firmware.set_hms(entries)
+        return {"hms": entries}
+
+    @action("refuse")
+    async def refuse(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        command, reason = body.get("command"), body.get("reason")
+        if not isinstance(command, str) or not isinstance(reason, str | None):
+            raise _error(web.HTTPBadRequest, "'command' must be a string, 'reason' a string or null")
+        if reason is None:
+            printer.firmware.refusals.pop(command, None)
+        else:
+            printer.firmware.refusals[command] = reason
+        return {"refusals": printer.firmware.refusals}
+
+    @action("camera/fault")
+    async def camera_fault(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:
+        if printer.camera is None:
+            raise _error(web.HTTPConflict, "this model has no JPEG camera")
+        if (fault := body.get("fault")) not in (None, *CAMERA_FAULTS):
+            raise _error(web.HTTPBadRequest, f"'fault' must be null or one of {list(CAMERA_FAULTS)}")
+        printer.camera.fault = fault
+        return printer.info()
 
     @action("foreign_answer")
     async def foreign_answer(printer: SimulatedPrinter, body: dict[str, Any]) -> dict[str, Any]:

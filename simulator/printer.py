@@ -26,6 +26,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from . import ams as sim_ams
+
 _LOGGER = logging.getLogger(__name__)
 
 FIRMWARE_USER: Final = "firmware"
@@ -39,6 +41,8 @@ AUTHORIZATION_BIT: Final = 0x20000000
 UNSIGNED_REFUSED: Final = (
     "this command must be signed: authorization control is on (enable LAN-only mode with Developer Mode)"
 )
+# The models whose camera serves RTSPS on port 322 (LAN liveview); A1 and P1 send JPEG frames instead.
+RTSP_CAMERA_MODELS: Final = frozenset({"X1C", "X1", "X1E", "H2D"})
 # The stage a printer stays in when a print's ams_mapping names no loaded tray ("changing filament").
 AMS_WAIT_STAGE: Final = 4
 REPORT_INTERVAL: Final = 10.0  # simulated seconds between reports while the manual clock advances
@@ -151,34 +155,6 @@ def read_print_file(path: Path, plate: int = 1) -> tuple[float, int]:
     return duration or DEFAULT_DURATION, layers or DEFAULT_LAYERS
 
 
-def _tray(tray_id: str, material: str, info_idx: str, brand: str, color: str) -> dict[str, Any]:
-    return {
-        "id": tray_id,
-        "remain": 100,
-        "k": 0.02,
-        "n": 1,
-        "tag_uid": "0000000000000000",
-        "tray_id_name": "",
-        "tray_info_idx": info_idx,
-        "tray_type": material,
-        "tray_sub_brands": brand,
-        "tray_color": color,
-        "tray_weight": "1000",
-        "tray_diameter": "1.75",
-        "tray_temp": "0",
-        "tray_time": "0",
-        "bed_temp_type": "0",
-        "bed_temp": "0",
-        "nozzle_temp_max": "240",
-        "nozzle_temp_min": "190",
-        "xcam_info": "000000000000000000000000",
-        "tray_uuid": "00000000000000000000000000000000",
-        "cols": [color],
-        "cali_idx": -1,  # no flow calibration chosen
-        "ctype": 0,
-    }
-
-
 def initial_state(spec: ModelSpec) -> dict[str, Any]:
     """Return the full `print` object of an idle printer of this model."""
     state: dict[str, Any] = {
@@ -235,10 +211,10 @@ def initial_state(spec: ModelSpec) -> dict[str, Any]:
                     "humidity": "4",
                     "temp": "24.5",
                     "tray": [
-                        _tray("0", "PLA", "GFA00", "PLA Basic", "FFFFFFFF"),
-                        _tray("1", "PLA", "GFA01", "PLA Matte", "000000FF"),
-                        _tray("2", "PETG", "GFG00", "PETG Basic", "F95959FF"),
-                        _tray("3", "PLA", "GFA00", "PLA Basic", "00AE42FF"),
+                        sim_ams.new_tray("0", "PLA", "GFA00", "PLA Basic", "FFFFFFFF"),
+                        sim_ams.new_tray("1", "PLA", "GFA01", "PLA Matte", "000000FF"),
+                        sim_ams.new_tray("2", "PETG", "GFG00", "PETG Basic", "F95959FF"),
+                        sim_ams.new_tray("3", "PLA", "GFA00", "PLA Basic", "00AE42FF"),
                     ],
                 }
             ],
@@ -254,7 +230,11 @@ def initial_state(spec: ModelSpec) -> dict[str, Any]:
             "insert_flag": True,
             "power_on_flag": False,
         },
-        "vt_tray": {**_tray("254", "PLA", "GFL99", "", "161616FF"), "tray_weight": "0", "remain": 0},
+        "vt_tray": {
+            **sim_ams.new_tray("254", "PLA", "GFL99", "", "161616FF"),
+            "tray_weight": "0",
+            "remain": 0,
+        },
         "lights_report": [{"node": "chamber_light", "mode": "on"}],
         "net": {"conf": 0, "info": [{"ip": 0, "mask": 0}]},  # the address is set on connect
         "home_flag": 1 << 8,  # bit 8: SD card present; the other bits (homing, door...) clear
@@ -271,6 +251,10 @@ def initial_state(spec: ModelSpec) -> dict[str, Any]:
     else:
         # flag3: shape only (a bit field whose meaning is not published)
         state.update(k="0.0200", filam_bak=[], flag3=0, upgrade_state=_upgrade_state(x1=False))
+    if spec.name in ("H2D", "H2S"):  # two chamber lights, each switched by its own ledctrl
+        state["lights_report"].append({"node": "chamber_light2", "mode": "on"})
+    if spec.name in RTSP_CAMERA_MODELS:  # their camera is RTSPS, reported once LAN liveview is on
+        state["ipcam"]["rtsp_url"] = "disable"
     return state
 
 
@@ -407,6 +391,7 @@ class PrinterFirmware:
         self.manual_clock = manual_clock
         self.signed_commands = signed_commands  # authorization control: unsigned commands refused
         self.latency = 0.0  # real seconds added before every command is handled
+        self.refusals: dict[str, str] = {}  # command -> the reason the printer gives for refusing it
         self.commands: list[dict[str, Any]] = []
         self.gcode_lines: list[str] = []
         self.now = time.time()  # the printer's simulated unix time
@@ -503,6 +488,8 @@ class PrinterFirmware:
         else:
             assert self._reported is not None
             body = {k: copy.deepcopy(v) for k, v in self._state.items() if self._reported.get(k) != v}
+            if "ams" in body:  # only the changed units and trays, by id, as the P1 and A1 send them
+                body["ams"] = sim_ams.delta(self._reported.get("ams"), self._state["ams"])
             if not body:
                 return
         self._sequence += 1
@@ -610,6 +597,8 @@ class PrinterFirmware:
             self._run_gcode(str(body.get("param", "")))
         elif command in ("project_file", "gcode_file"):
             reason = self._start_from_request(body)
+        elif command in self.refusals:
+            reason = self.refusals[command]
         elif command == "print_speed" and str(body.get("param")) in ("1", "2", "3", "4"):
             level = int(body["param"])
             self._state.update(spd_lvl=level, spd_mag={1: 50, 2: 100, 3: 124, 4: 166}[level])
@@ -670,14 +659,57 @@ class PrinterFirmware:
                         with contextlib.suppress(ValueError):
                             self._state[key] = float(word[1:])
 
+    # --- AMS and faults (control API) ------------------------------------------------------
+
+    def set_ams_units(self, units: list[dict[str, Any]]) -> None:
+        """Replace the AMS units (see simulator.ams.set_units) and report the change."""
+        sim_ams.set_units(self._state["ams"], units, x1=self.spec.report_style == "full")
+        self.report()
+
+    def remove_ams_unit(self, unit: int) -> None:
+        """Take one AMS unit away and report it."""
+        sim_ams.remove_unit(self._state["ams"], unit)
+        self.report()
+
+    def set_tray(self, unit: int, slot: int, fields: dict[str, Any] | None) -> None:
+        """Load (raw tray keys) or empty (None) one tray: an AMS slot, or the external holder (unit 254)."""
+        if unit == 254:
+            if fields is None:
+                self._state["vt_tray"] = {**self._state["vt_tray"], "tray_type": "", "tray_color": "00000000"}
+            else:
+                self._state["vt_tray"] = {**self._state["vt_tray"], **fields, "id": "254"}
+        else:
+            sim_ams.set_tray(self._state["ams"], unit, slot, fields, x1=self.spec.report_style == "full")
+        self.report()
+
+    def set_hms(self, entries: list[dict[str, int]]) -> None:
+        """Report these HMS entries ({attr, code}) from now on."""
+        self._state["hms"] = [{"attr": entry["attr"], "code": entry["code"]} for entry in entries]
+        self.report()
+
     def _set_light(self, body: dict[str, Any]) -> None:
         node, mode = body.get("led_node"), body.get("led_mode")
         lights = [
             dict(light, mode=mode) if light["node"] == node else light
             for light in self._state["lights_report"]
         ]
-        self._state["lights_report"] = lights
-        self._answer("system", body, None)
+        reason = self.refusals.get("ledctrl")
+        if reason is None:
+            self._state["lights_report"] = lights
+        self._answer("system", body, reason)
+        self.report()
+
+    def set_liveview(self, host: str | None, credentials: str | None = None, port: int | None = None) -> None:
+        """Turn LAN liveview on (the RTSPS url on host, as the printers report it) or off (None), and report it.
+
+        `credentials` ("bblp:<code>") go into the url, as some firmware reports it; `port`: the
+        simulated camera's (a printer's is 322).
+        """
+        if "rtsp_url" not in self._state["ipcam"]:
+            raise ValueError("this model has no RTSPS camera")
+        userinfo = f"{credentials}@" if credentials else ""
+        url = "disable" if host is None else f"rtsps://{userinfo}{host}:{port or 322}/streaming/live/1"
+        self._state["ipcam"] = {**self._state["ipcam"], "rtsp_url": url}
         self.report()
 
     def version_info(self, sequence_id: str = "0") -> dict[str, Any]:
@@ -796,10 +828,16 @@ class PrinterFirmware:
         self._end("FAILED", CANCELLED_ERROR)
         return None
 
-    def fail(self, print_error: int = DEFAULT_FAILURE) -> str | None:
-        """Fail the current print with a firmware error that stays until the next print."""
+    def fail(self, print_error: int = DEFAULT_FAILURE, progress: int | None = None) -> str | None:
+        """Fail the current print with a firmware error that stays until the next print.
+
+        `progress`: the percent the FAILED report itself carries (the print got further than the
+        last report said), else the last one.
+        """
         if self._state["gcode_state"] not in PRINTING:
             return "the printer is not printing"
+        if progress is not None:
+            self._state["mc_percent"] = progress
         self._end("FAILED", print_error)
         self.report()
         return None

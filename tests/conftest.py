@@ -120,6 +120,8 @@ def printer_subentry_data(printer: dict[str, Any]) -> dict[str, Any]:
         "access_code": printer["access_code"],
         "mqtt_port": printer["mqtt_port"],
         "ftps_port": printer["ftps_port"],
+        # The X1 and H2 have no JPEG camera port (they stream RTSPS): the default then.
+        **({"camera_port": printer["camera_port"]} if printer.get("camera_port") else {}),
         "fingerprint": printer["fingerprint"],
         "model": printer["model"],
         "firmware": None,

@@ -156,6 +156,9 @@ async def test_settings_api(
         "eject_max_cooling_minutes": 30,
         "eject_release_temperatures": {},
         "failed_plate": "hold",
+        "job_run_auto_open": False,
+        "machine_cost_per_hour": 0,
+        "install_voice_sentences": False,
     }
     for bad in (
         {"job_creation_auto_create": "yes"},
@@ -164,6 +167,8 @@ async def test_settings_api(
         {"failed_plate": "throw"},
         {"eject_release_temperatures": {"PLA": 500}},
         {"eject_max_cooling_minutes": -1},
+        {"machine_cost_per_hour": "1.5"},
+        {"job_run_auto_open": 1},
     ):
         assert (await client.put(f"{V1}/settings", json=bad)).status == 400
     assert (await client.put(f"{V1}/settings", json={"printer_offline_after_s": 120})).status == 200

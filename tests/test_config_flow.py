@@ -23,7 +23,11 @@ def form_input(printer: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         "host": printer["host"],
         "serial": printer["serial"],
         "access_code": printer["access_code"],
-        "advanced": {"mqtt_port": printer["mqtt_port"], "ftps_port": printer["ftps_port"]},
+        "advanced": {
+            "mqtt_port": printer["mqtt_port"],
+            "ftps_port": printer["ftps_port"],
+            **({"camera_port": printer["camera_port"]} if printer["camera_port"] else {}),
+        },
     }
     data.update(overrides)
     return data
@@ -83,6 +87,7 @@ async def test_add_printer_errors_then_success(
     data = result["data"]
     assert data["serial"] == sim_printer["serial"]
     assert data["fingerprint"] == sim_printer["fingerprint"]
+    assert data["camera_port"] == sim_printer["camera_port"]
     assert data["model"] == "P1S"
     assert data["firmware"]
     await hass.async_block_till_done()
@@ -181,6 +186,7 @@ async def test_discovered_printer_is_offered(hass: HomeAssistant, sim_printer: d
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "P1S " + sim_printer["serial"][-4:]
+    assert result["data"]["camera_port"] == 6000  # not given: the printers' own port
 
 
 async def test_reconfigure_does_not_trust_a_changed_certificate(

@@ -7,20 +7,21 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from simulator.control import SimulatorControl
 
-from .helpers import EJECTOR, ejection_entry, setup_ejection, wait_until
-from .test_ejection import (
-    FULL_RUN,
-    assert_eject_sent_twice,
+from .helpers import (
+    EJECTOR,
     drive,
-    ejecting,
+    ejection_entry,
     finish_and_cool,
-    scripts,
+    paused,
+    set_templates,
+    setup_ejection,
     start_one,
+    wait_until,
 )
+from .test_ejection import FULL_RUN, assert_eject_sent_twice, ejecting, scripts
 
 DOMAIN = "print_farm"
 
@@ -36,28 +37,6 @@ async def ejector(simulator: SimulatorControl) -> Any:
 async def sent(simulator: SimulatorControl, ejector: dict[str, Any]) -> list[str]:
     """The macros the OttoEject received, by name."""
     return [script.split(" ;")[0] for script in await scripts(simulator, ejector["id"])]
-
-
-async def set_templates(
-    hass: HomeAssistant, entry: MockConfigEntry, ejector: dict[str, Any], **templates: str
-) -> dict[str, Any]:
-    """Change the OttoEject's macro templates with its reconfigure form; the form's result."""
-    flow = await entry.start_subentry_reconfigure_flow(hass, "ottoeject", EJECTOR)
-    result: dict[str, Any] = await hass.config_entries.subentries.async_configure(
-        flow["flow_id"],
-        {
-            "host": ejector["host"],
-            "port": ejector["port"],
-            "advanced": {"scan_interval": 5, "ack_timeout": 1},
-            "macros": templates,
-        },
-    )
-    await hass.async_block_till_done()
-    return result
-
-
-def paused(job: Any) -> bool:
-    return job.workflow is not None and job.workflow["state"] == "paused"
 
 
 async def test_a_macro_the_ottoeject_does_not_have_pauses_and_retry_sends_the_corrected_one(

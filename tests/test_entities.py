@@ -163,7 +163,7 @@ async def test_failure_and_offline(
     await simulator.fail(sim_printer["serial"], 117473282)
     await wait_until(hass, lambda: client.fields["gcode_state"] == "FAILED")
     assert hass.states.get("binary_sensor.printer_1_error").state == "on"
-    assert hass.states.get("sensor.printer_1_print_error").state == f"{117473282:08X}"
+    assert hass.states.get("sensor.printer_1_print_error").state == "0700_8002"
 
     await simulator.offline(sim_printer["serial"])
     await wait_until(hass, lambda: not client.online)

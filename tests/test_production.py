@@ -143,6 +143,7 @@ async def test_seed_worked_example(
         "estimated_purge_grams": 5.0,
         "actual_purge_grams": None,
         "cost_per_gram": 0.025,
+        "deducted_grams": None,
     }
     # A second spool gave the last 15 g: 155 g in all.
     other = await add_spool(client, name="PLA White", color="White", remaining_grams=200)
@@ -660,8 +661,11 @@ async def test_storage_migrations(hass: HomeAssistant, hass_storage: dict[str, A
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.runtime_data.production.books.material_used_grams == 12.5
-    assert hass_storage[STORAGE_KEY]["minor_version"] == 1
+    assert hass_storage[STORAGE_KEY]["minor_version"] == 2
     assert hass_storage[STORAGE_KEY]["data"]["recipes"] == []
+    # 1.2 added the print jobs' deductions and the declined RFID spools.
+    assert hass_storage[STORAGE_KEY]["data"]["job_deductions"] == []
+    assert hass_storage[STORAGE_KEY]["data"]["dismissed_tray_uuids"] == []
     assert await hass.config_entries.async_unload(entry.entry_id)
     future = {"version": 2, "minor_version": 1, "key": STORAGE_KEY, "data": {"books": "new shape"}}
     hass_storage[STORAGE_KEY] = future

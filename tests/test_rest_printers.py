@@ -66,8 +66,9 @@ async def test_list_get_status(client: TestClient, sim_printer: dict[str, Any]) 
             "name": "Garage",
             "status": "IDLE",
             "type": "FDM",
-            # Live from the printer: the simulator feeds from its external spool (no AMS tray loaded).
-            "filament": {"material": "PLA", "color": "161616FF"},
+            # The idle simulator has nothing loaded (ams.tray_now 255: not the external spool), and
+            # no filament is stored for it.
+            "filament": {"material": "N/A", "color": "N/A"},
         }
     ]
 
@@ -82,10 +83,10 @@ async def test_list_get_status(client: TestClient, sim_printer: dict[str, Any]) 
     ]  # fmt: skip
     assert (body["ottoeject_id"], body["ottoeject_position"]) == (None, None)
     assert body["filament"] == {
-        "material": "PLA",
-        "color": "161616FF",
+        "material": "N/A",
+        "color": "N/A",
         "name": None,
-        "source": "external_spool",
+        "source": "database_fallback",
     }
     assert body["id"] == 1
     assert body["model"] == "P1S"

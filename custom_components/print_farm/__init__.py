@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING or "homeassistant" in sys.modules:
     from .integration import (
         CONFIG_SCHEMA,
+        async_remove_config_entry_device,
         async_remove_entry,
         async_setup,
         async_setup_entry,
@@ -24,7 +25,14 @@ if TYPE_CHECKING or "homeassistant" in sys.modules:
     )
 
 # What Home Assistant looks up on an integration.
-__all__ = ["CONFIG_SCHEMA", "async_remove_entry", "async_setup", "async_setup_entry", "async_unload_entry"]
+__all__ = [
+    "CONFIG_SCHEMA",
+    "async_remove_config_entry_device",
+    "async_remove_entry",
+    "async_setup",
+    "async_setup_entry",
+    "async_unload_entry",
+]
 
 
 def __getattr__(name: str) -> Any:

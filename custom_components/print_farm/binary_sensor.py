@@ -40,8 +40,8 @@ class PrinterBinarySensorDescription(PrinterEntityDescription, BinarySensorEntit
 
 
 def _has_error(printer: PrinterCoordinator) -> bool:
-    fields = printer.client.fields
-    return bool(fields["print_error"]) or bool(fields["hms"]) or fields["gcode_state"] == "FAILED"
+    """A fatal or serious HMS entry, or a print error (the user's own cancel is none)."""
+    return any(error.fault for error in printer.client.fields["errors"] or ())
 
 
 BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
@@ -64,7 +64,7 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         key="error",
         translation_key="error",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        fields=frozenset({"print_error", "hms", "gcode_state"}),
+        fields=frozenset({"errors"}),
         is_on_fn=_has_error,
     ),
 )

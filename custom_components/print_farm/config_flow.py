@@ -30,6 +30,7 @@ import voluptuous as vol
 
 from .const import (
     CONF_ACCESS_CODE,
+    CONF_CAMERA_PORT,
     CONF_DISCOVERY_HOST,
     CONF_DISCOVERY_PORT,
     CONF_EJECT_GCODE,
@@ -45,7 +46,7 @@ from .const import (
     SUBENTRY_PRINTER,
     SUBENTRY_RACK,
 )
-from .protocols.bambu import DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
+from .protocols.bambu import DEFAULT_CAMERA_PORT, DEFAULT_FTPS_PORT, DEFAULT_MQTT_PORT
 from .protocols.bambu.ssdp import DISCOVERY_PORT
 from .protocols.moonraker import DEFAULT_PORT as MOONRAKER_PORT
 from .rules.errors import SetupError
@@ -53,7 +54,10 @@ from .rules.racks import MAX_SHELVES, RACK_FIELDS
 from .rules.settings import (
     AUTO_CREATE,
     DEDUP_MINUTES,
+    INSTALL_VOICE_SENTENCES,
     JOB_PROCESSING,
+    JOB_RUN_AUTO_OPEN,
+    MACHINE_COST_PER_HOUR,
     MAX_UPLOAD_MB,
     NOTIFY_AUTO_CREATED,
     SPOOL_LOW_GRAMS,
@@ -129,7 +133,11 @@ class PrintFarmOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form with every setting."""
         if user_input is not None:
-            numbers = {key: int(value) for key, value in user_input.items() if isinstance(value, float)}
+            numbers = {
+                key: int(value)
+                for key, value in user_input.items()
+                if isinstance(value, float) and key != MACHINE_COST_PER_HOUR  # money keeps its cents
+            }
             return self.async_create_entry(data={**self.config_entry.options, **user_input, **numbers})
         current = settings_of(self.config_entry.options)
 
@@ -147,6 +155,14 @@ class PrintFarmOptionsFlow(OptionsFlow):
                 number(MAX_UPLOAD_MB, 1, 10240, "MB"),
                 number(WATCHDOG_SECONDS, 15, 3600, "s"),
                 number(SPOOL_LOW_GRAMS, 0, 10000, "g"),
+                (vol.Required(JOB_RUN_AUTO_OPEN, default=current[JOB_RUN_AUTO_OPEN]), bool),
+                (
+                    vol.Required(MACHINE_COST_PER_HOUR, default=current[MACHINE_COST_PER_HOUR]),
+                    NumberSelector(
+                        NumberSelectorConfig(min=0, max=10000, step=0.01, mode=NumberSelectorMode.BOX)
+                    ),
+                ),
+                (vol.Required(INSTALL_VOICE_SENTENCES, default=current[INSTALL_VOICE_SENTENCES]), bool),
             ]
         )
         return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))
@@ -220,6 +236,9 @@ def _printer_schema(defaults: dict[str, Any], *, with_name: bool) -> vol.Schema:
             {
                 vol.Optional(CONF_MQTT_PORT, default=defaults.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)): _PORT,
                 vol.Optional(CONF_FTPS_PORT, default=defaults.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT)): _PORT,
+                vol.Optional(
+                    CONF_CAMERA_PORT, default=defaults.get(CONF_CAMERA_PORT, DEFAULT_CAMERA_PORT)
+                ): _PORT,
             }
         ),
         {"collapsed": True},
@@ -326,12 +345,14 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
             ):
                 errors["base"] = "ottoeject_in_use"
             connection = (CONF_HOST, CONF_SERIAL, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FTPS_PORT)
+            # The camera port is used only when someone watches: stored as given, never tested here.
+            camera_port = {CONF_CAMERA_PORT: int(data.get(CONF_CAMERA_PORT) or DEFAULT_CAMERA_PORT)}
             if data[CONF_SERIAL].strip().upper() != subentry.data[CONF_SERIAL]:
                 errors["base"] = "serial_fixed"
             elif not errors and all(data.get(key) == subentry.data.get(key) for key in connection):
-                # Only the ejection settings changed: the printer need not be reached for them.
+                # Only the ejection settings or the camera port changed: the printer need not be reached.
                 kept = {k: v for k, v in subentry.data.items() if k not in EJECTION_KEYS}
-                return self.async_update_and_abort(entry, subentry, data={**kept, **ejection})
+                return self.async_update_and_abort(entry, subentry, data={**kept, **camera_port, **ejection})
             elif not errors:
                 try:
                     validated = await async_validate_printer(
@@ -341,7 +362,10 @@ class PrinterSubentryFlow(ConfigSubentryFlow):
                     errors["base"] = err.reason
                 else:
                     return self.async_update_and_abort(
-                        entry, subentry, data={**validated, **ejection}, unique_id=validated[CONF_SERIAL]
+                        entry,
+                        subentry,
+                        data={**validated, **camera_port, **ejection},
+                        unique_id=validated[CONF_SERIAL],
                     )
         schema = _printer_schema(defaults, with_name=False).extend(
             {vol.Optional(CONF_EJECTION, default={}): _ejection_section(entry, defaults)}

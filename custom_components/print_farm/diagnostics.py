@@ -21,6 +21,7 @@ TO_REDACT = {
     "serial_number",
     "ip",
     "host",
+    "rtsp_url",  # the printer's LAN address (and, on some firmware, the access code)
 }
 
 
@@ -38,7 +39,9 @@ async def async_get_config_entry_diagnostics(
                 "connection": printer.client.connection,
                 "online": printer.client.online,
                 "version": repr(printer.client.version),
-                "fields": {key: repr(value) for key, value in printer.client.fields.items()},
+                "fields": async_redact_data(
+                    {key: repr(value) for key, value in printer.client.fields.items()}, TO_REDACT
+                ),
                 "raw": async_redact_data(_copy(printer.client.state.raw), TO_REDACT),
             }
             for printer in farm.printers.values()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import Entity, EntityDescription
@@ -15,6 +16,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .protocols.bambu import FIELD_ONLINE
+from .protocols.bambu.ams import AmsTray, AmsUnit
 from .protocols.moonraker import EjectorState
 from .rules.books.records import Spool
 from .runtime.farm import signal_ejector_added, signal_printer_added, signal_rack_added
@@ -85,6 +87,279 @@ class PrinterEntity(Entity):
     def _fields_changed(self) -> None:
         if self._refresh():
             self.async_write_ha_state()
+
+
+AMS_MODELS: Final = {"ams": "AMS", "ams_lite": "AMS Lite", "ams_2_pro": "AMS 2 Pro", "ams_ht": "AMS HT"}
+AMS_FIELDS: Final = frozenset({"ams_units", "external_trays"})
+# What the followers listen to: the parts, and the first full report (when the registries are swept).
+_FOLLOWED_FIELDS: Final = AMS_FIELDS | {"full_report"}
+
+
+def ams_unit_device(printer: PrinterCoordinator, unit: AmsUnit) -> DeviceInfo:
+    """An AMS unit's device, under its printer's; HT units are numbered apart (AMS HT 1 is id 128)."""
+    number = unit.id - 127 if unit.id >= 128 else unit.id + 1
+    model = AMS_MODELS.get(unit.kind, "AMS")
+    return DeviceInfo(
+        identifiers={(DOMAIN, f"{printer.serial}_ams_{unit.id}")},
+        via_device=(DOMAIN, printer.serial),
+        manufacturer="Bambu Lab",
+        model=model,
+        name=f"{printer.name} {model} {number}",
+    )
+
+
+def find_unit(printer: PrinterCoordinator, unit_id: int) -> AmsUnit | None:
+    """The printer's AMS unit with this id, as last reported."""
+    return next((unit for unit in printer.client.fields["ams_units"] or () if unit.id == unit_id), None)
+
+
+type _PartKey = tuple[int, int | None]  # a unit: (id, None); a tray: (unit, slot)
+
+
+def part_key(unique_id: str, prefix: str) -> _PartKey | None:
+    """The part an AMS entity's unique id names; None for any other unique id.
+
+    `{serial}_ams_{unit}_{slot}_{key}` is a tray's, `{serial}_ams_{unit}_{key}` a unit's (its key a word).
+    """
+    if not unique_id.startswith(prefix):
+        return None
+    unit, _, rest = unique_id.removeprefix(prefix).partition("_")
+    slot = rest.partition("_")[0]
+    if not unit.isdigit():
+        return None
+    return (int(unit), int(slot) if slot.isdigit() else None)
+
+
+def ams_device_unit(device: dr.DeviceEntry, serial: str) -> int | None:
+    """The unit id of a printer's AMS unit device (`{serial}_ams_{id}`), None for any other device."""
+    prefix = f"{serial}_ams_"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix) and identifier.removeprefix(prefix).isdigit():
+            return int(identifier.removeprefix(prefix))
+    return None
+
+
+def _parts(printer: PrinterCoordinator) -> dict[_PartKey, AmsUnit | AmsTray]:
+    """The printer's units and trays as last reported, by key."""
+    fields = printer.client.fields
+    parts: dict[_PartKey, AmsUnit | AmsTray] = {}
+    for unit in fields["ams_units"] or ():
+        parts[(unit.id, None)] = unit
+        parts.update(((unit.id, tray.slot), tray) for tray in unit.trays)
+    parts.update(((tray.unit, tray.slot), tray) for tray in fields["external_trays"] or ())
+    return parts
+
+
+class _PartListeners:
+    """Wakes the entities of the units and trays that changed only, not all of them on every AMS change.
+
+    One per printer while any of its unit or tray entities is in Home Assistant.
+    """
+
+    def __init__(self, printer: PrinterCoordinator) -> None:
+        self.printer = printer
+        self._last = _parts(printer)
+        self._listeners: dict[_PartKey, list[Callable[[], None]]] = {}
+        self._remove = printer.async_add_listener(self._changed, AMS_FIELDS)
+
+    @callback
+    def add(self, key: _PartKey, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        self._listeners.setdefault(key, []).append(listener)
+
+        @callback
+        def remove() -> None:
+            listeners = self._listeners[key]
+            listeners.remove(listener)
+            if not listeners:
+                del self._listeners[key]
+            if not self._listeners:
+                self._remove()
+                del _PART_LISTENERS[self.printer]
+
+        return remove
+
+    @callback
+    def _changed(self) -> None:
+        last, current = self._last, _parts(self.printer)
+        self._last = current
+        for key, listeners in tuple(self._listeners.items()):
+            if current.get(key) != last.get(key):
+                for listener in tuple(listeners):
+                    listener()
+
+
+_PART_LISTENERS: dict[PrinterCoordinator, _PartListeners] = {}
+
+
+class _PartEntity(PrinterEntity):
+    """An entity of a unit or a tray: woken when its own part changes (or another field it reads)."""
+
+    part_key: _PartKey
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the part, and the other fields the entity reads."""
+        self._refresh()
+        fields = self.entity_description.fields
+        self.async_on_remove(
+            self.printer.async_add_listener(self._fields_changed, (fields - AMS_FIELDS) | {FIELD_ONLINE})
+        )
+        if fields & AMS_FIELDS:
+            listeners = _PART_LISTENERS.get(self.printer)
+            if listeners is None:
+                listeners = _PART_LISTENERS[self.printer] = _PartListeners(self.printer)
+            self.async_on_remove(listeners.add(self.part_key, self._fields_changed))
+
+
+class TrayEntity(_PartEntity):
+    """An entity of one tray (an AMS slot or an external holder), on its unit's device (or the printer's)."""
+
+    def __init__(
+        self, printer: PrinterCoordinator, description: PrinterEntityDescription, unit: int, slot: int
+    ) -> None:
+        """Bind the entity to its tray."""
+        self.unit, self.slot = unit, slot
+        self.part_key = (unit, slot)
+        super().__init__(printer, description)
+        self._attr_unique_id = f"{printer.serial}_ams_{unit}_{slot}_{description.key}"
+        if unit < 254 and (ams_unit := find_unit(printer, unit)) is not None:
+            self._attr_device_info = ams_unit_device(printer, ams_unit)
+
+    @property
+    def tray(self) -> AmsTray | None:
+        """The tray as last reported; None when its unit is gone or nothing is known."""
+        fields = self.printer.client.fields
+        if self.unit >= 254:
+            trays: Iterable[AmsTray] = fields["external_trays"] or ()
+        else:
+            trays = unit.trays if (unit := find_unit(self.printer, self.unit)) else ()
+        return next((tray for tray in trays if tray.slot == self.slot), None)
+
+
+class AmsUnitEntity(_PartEntity):
+    """An entity of one AMS unit, on the unit's device."""
+
+    def __init__(
+        self, printer: PrinterCoordinator, description: PrinterEntityDescription, unit: AmsUnit
+    ) -> None:
+        """Bind the entity to its unit."""
+        self.unit_id = unit.id
+        self.part_key = (unit.id, None)
+        super().__init__(printer, description)
+        self._attr_unique_id = f"{printer.serial}_ams_{unit.id}_{description.key}"
+        self._attr_device_info = ams_unit_device(printer, unit)
+
+    @property
+    def ams_unit(self) -> AmsUnit | None:
+        """The unit as last reported."""
+        return find_unit(self.printer, self.unit_id)
+
+
+class _AmsFollower:
+    """Adds a printer's tray (and unit) entities as they appear, removes them and their devices as they go."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        printer: PrinterCoordinator,
+        add: Callable[[Iterable[Entity]], None],
+        make_tray_entities: Callable[[PrinterCoordinator, int, int], Iterable[Entity]],
+        make_unit_entities: Callable[[PrinterCoordinator, AmsUnit], Iterable[Entity]] | None,
+    ) -> None:
+        self.hass, self.printer, self._add = hass, printer, add
+        self._make_tray, self._make_unit = make_tray_entities, make_unit_entities
+        self._entities: dict[tuple[int, int | None], list[Entity]] = {}
+        self._swept = False
+
+    @callback
+    def update(self) -> None:
+        fields = self.printer.client.fields
+        units, external = fields["ams_units"], fields["external_trays"]
+        if units is None or external is None:
+            return  # nothing known (offline): nothing vanished
+        # What is there now: a unit by (id, None), a tray by (unit, slot).
+        present: dict[tuple[int, int | None], AmsUnit | AmsTray] = {}
+        for unit in units:
+            present[(unit.id, None)] = unit
+            present.update(((unit.id, tray.slot), tray) for tray in unit.trays)
+        present.update(((tray.unit, tray.slot), tray) for tray in external)
+        new: list[Entity] = []
+        for key, part in present.items():
+            if key in self._entities:
+                continue
+            if isinstance(part, AmsUnit):
+                made = self._make_unit(self.printer, part) if self._make_unit is not None else ()
+            else:
+                made = self._make_tray(self.printer, part.unit, part.slot)
+            self._entities[key] = list(made)
+            new.extend(self._entities[key])
+        if new:
+            self._add(new)
+        gone_units = {unit for unit, _ in self._entities if unit < 254} - {unit.id for unit in units}
+        for key in [key for key in self._entities if key not in present]:
+            self._remove(self._entities.pop(key))
+        registry = dr.async_get(self.hass)
+        for unit_id in gone_units:
+            identifier = (DOMAIN, f"{self.printer.serial}_ams_{unit_id}")
+            if device := registry.async_get_device(identifiers={identifier}):
+                registry.async_remove_device(device.id)
+        if not self._swept and fields["full_report"]:
+            self._swept = True
+            self._sweep(set(present), {unit.id for unit in units})
+
+    def _sweep(self, present: set[tuple[int, int | None]], unit_ids: set[int]) -> None:
+        """Remove what a unit or holder that vanished while Home Assistant was down left behind.
+
+        Only after a full report (msg 0): a delta names only what changed, so the units it leaves out
+        may well be there.
+        """
+        prefix = f"{self.printer.serial}_ams_"
+        entities = er.async_get(self.hass)
+        for entity_entry in er.async_entries_for_config_entry(entities, self.printer.entry.entry_id):
+            key = part_key(entity_entry.unique_id, prefix)
+            if key is not None and key not in present:
+                entities.async_remove(entity_entry.entity_id)
+        devices = dr.async_get(self.hass)
+        for device in dr.async_entries_for_config_entry(devices, self.printer.entry.entry_id):
+            unit_id = ams_device_unit(device, self.printer.serial)
+            if unit_id is not None and unit_id not in unit_ids:
+                devices.async_remove_device(device.id)
+
+    def _remove(self, entities: list[Entity]) -> None:
+        registry = er.async_get(self.hass)
+        for entity in entities:
+            if entity.registry_entry is not None and registry.async_get(entity.entity_id):
+                registry.async_remove(entity.entity_id)  # removes the entity from Home Assistant too
+            elif entity.hass is not None:
+                self.hass.async_create_task(entity.async_remove(force_remove=True))
+
+
+def async_setup_tray_platform(
+    hass: HomeAssistant,
+    entry: PrintFarmConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    make_entities: Callable[[PrinterCoordinator, int, int], Iterable[Entity]],
+    make_unit_entities: Callable[[PrinterCoordinator, AmsUnit], Iterable[Entity]] | None = None,
+) -> None:
+    """Add a platform's entities for every tray (AMS slots, external holders) of every printer as it appears.
+
+    make_entities(printer, unit, slot) is called once per tray when it first appears; its entities
+    leave Home Assistant and the entity registry when the tray or its unit vanishes, and a vanished
+    unit's device leaves the device registry. make_unit_entities(printer, unit), likewise per unit.
+    """
+
+    def follow(printer: PrinterCoordinator) -> list[Entity]:
+        follower = _AmsFollower(
+            hass,
+            printer,
+            lambda entities: async_add_entities(entities, config_subentry_id=printer.subentry.subentry_id),
+            make_entities,
+            make_unit_entities,
+        )
+        follower.update()
+        entry.async_on_unload(printer.async_add_listener(follower.update, _FOLLOWED_FIELDS))
+        return []
+
+    async_setup_printer_platform(hass, entry, async_add_entities, follow)
 
 
 class PrinterJobEntity(PrinterEntity):

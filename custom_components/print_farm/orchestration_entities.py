@@ -29,8 +29,8 @@ from homeassistant.util import dt as dt_util
 
 from .entity import ShownEntity, farm_device
 from .rules.jobs import PRINTING
+from .runtime.endings import local_day
 from .runtime.farm import PrintFarm, PrintFarmConfigEntry
-from .runtime.jobs import local_day
 
 # The wait reasons shown as an attribute: the first jobs of the queue (attributes stay small).
 MAX_WAITING_SHOWN: Final = 20

@@ -1,4 +1,4 @@
-"""Repairs a user must decide: an access code, a certificate, another printer at an address, a stuck workflow."""
+"""Repairs a user must decide: an access code, a certificate, another printer at an address, a stuck workflow, a new RFID spool."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ from homeassistant.components.repairs import RepairsFlow
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.selector import TextSelector, TextSelectorConfig, TextSelectorType
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
 import voluptuous as vol
 
 from .const import CONF_ACCESS_CODE, CONF_FINGERPRINT, CONF_SERIAL, DOMAIN
+from .rules.books.records import InventoryError
+from .rules.books.schema import SPOOL_CREATE
 from .rules.errors import SetupError
 from .rules.jobs import JobError
 from .runtime.discovery import async_last_heard
@@ -188,6 +197,89 @@ class WorkflowRepair(RepairsFlow):
         return await self._decide("abort")
 
 
+class NewSpoolRepair(RepairsFlow):
+    """A tray reads a Bambu spool the books do not know: add it (its weight confirmed), or never ask again."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        """Remember what the tray read."""
+        self._offer = data
+
+    def _consumption(self) -> Any:
+        entry = self.hass.config_entries.async_get_entry(str(self._offer["entry_id"]))
+        return (
+            entry.runtime_data.consumption if entry is not None and hasattr(entry, "runtime_data") else None
+        )
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> data_entry_flow.FlowResult:
+        """Add it, or it is not the farm's."""
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        return self.async_show_menu(
+            step_id="init",
+            menu_options=["add_spool", "not_mine"],
+            description_placeholders=dict(issue.translation_placeholders or {}) if issue else None,
+        )
+
+    async def async_step_add_spool(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Confirm its name and weights; the spool is added and placed in the tray."""
+        errors: dict[str, str] = {}
+        if (consumption := self._consumption()) is None:
+            return self.async_abort(reason="farm_gone")
+        reported = self._offer.get("material")  # the tray's own, when it reported one
+        if user_input is not None:
+            # The same rules as a spool added through REST (its name, its material, its weights).
+            spool: dict[str, Any] = {}
+            try:
+                spool = SPOOL_CREATE(
+                    {
+                        "name": user_input["name"],
+                        "material": reported or user_input.get("material", ""),
+                        "color": self._offer.get("color"),
+                        "vendor": "Bambu Lab",
+                        "net_weight_grams": user_input["net_weight_grams"],
+                        "remaining_grams": user_input["remaining_grams"],
+                        "tray_uuid": self._offer["tray_uuid"],
+                    }
+                )
+            except vol.Invalid as err:
+                field = str(err.path[0]) if err.path else "base"
+                shown = ("name", "material", "net_weight_grams", "remaining_grams")
+                errors[field if field in shown else "base"] = "invalid_value"
+            if errors:
+                pass
+            elif spool["remaining_grams"] > spool["net_weight_grams"]:
+                errors["remaining_grams"] = "more_than_net"
+            else:
+                try:
+                    await consumption.async_add_offered(self._offer, spool)
+                except InventoryError as err:
+                    return self.async_abort(
+                        reason="spool_refused", description_placeholders={"error": str(err)}
+                    )
+                return self.async_create_entry(data={})
+        percent = self._offer.get("remaining")
+        name = " ".join(str(part) for part in (self._offer.get("name"), self._offer.get("color")) if part)
+        grams = NumberSelector(
+            NumberSelectorConfig(min=0, max=10000, mode=NumberSelectorMode.BOX, unit_of_measurement="g")
+        )
+        fields: dict[Any, Any] = {vol.Required("name", default=name or "Bambu spool"): str}
+        if not reported:  # the tray did not say: a person does, never a silent PLA
+            fields[vol.Required("material")] = str
+        fields[vol.Required("net_weight_grams", default=1000)] = grams
+        fields[vol.Required("remaining_grams", default=10 * percent if percent is not None else 1000)] = grams
+        return self.async_show_form(step_id="add_spool", data_schema=vol.Schema(fields), errors=errors)
+
+    async def async_step_not_mine(
+        self, user_input: dict[str, Any] | None = None
+    ) -> data_entry_flow.FlowResult:
+        """Never offer this spool again."""
+        if (consumption := self._consumption()) is None:
+            return self.async_abort(reason="farm_gone")
+        await consumption.async_dismiss_offer(str(self._offer["tray_uuid"]))
+        return self.async_create_entry(data={})
+
+
 async def async_create_fix_flow(
     hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
 ) -> RepairsFlow:
@@ -199,4 +291,6 @@ async def async_create_fix_flow(
         return CertificateRepair(dict(data))
     if issue_id.startswith("wrong_printer_"):
         return WrongPrinterRepair(dict(data))
+    if issue_id.startswith("new_spool_"):
+        return NewSpoolRepair(dict(data))
     return AccessCodeRepair(dict(data))

@@ -21,15 +21,14 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_track_time_change
 from homeassistant.util import dt as dt_util
 
 from .entity import (
     BooksEntity,
     EjectorEntity,
-    PrinterEntity,
-    PrinterEntityDescription,
     PrinterJobEntity,
     RackEntity,
     SpoolEntity,
@@ -40,11 +39,20 @@ from .entity import (
     farm_device,
 )
 from .orchestration_entities import ORCHESTRATION_SENSORS, OrchestrationSensor
+from .printer_parts import (
+    PRINTER_PART_SENSORS,
+    PrinterSensor,
+    PrinterSensorDescription,
+    async_setup_part_sensors,
+    field_value,
+)
 from .protocols.bambu import GCODE_STATES, STAGE_OPTIONS, STATUS_OFFLINE
+from .protocols.bambu.hms import format_print_error
 from .protocols.moonraker import EjectorState
-from .rules.books.money import quantity_out
+from .rules.books.money import money_out, quantity_out
 from .rules.books.records import IN_PROGRESS, Spool
 from .rules.books.runs import Books
+from .rules.books.usage import cost_of_day, last_deduction
 from .runtime.farm import PrintFarmConfigEntry
 from .runtime.ottoeject import EjectorCoordinator
 from .runtime.printer import FIELD_UPLOAD, PrinterCoordinator
@@ -75,24 +83,12 @@ def _end_time(printer: PrinterCoordinator) -> datetime | None:
     return (dt_util.utcnow() + timedelta(minutes=remaining)).replace(second=0, microsecond=0)
 
 
-def _field(name: str) -> Callable[[PrinterCoordinator], Any]:
-    return lambda printer: printer.client.fields[name]
-
-
 def _filament_attr(attribute: str) -> Callable[[PrinterCoordinator], Any]:
     def value(printer: PrinterCoordinator) -> Any:
         filament = printer.client.fields["filament"]
         return getattr(filament, attribute) if filament else None
 
     return value
-
-
-@dataclass(frozen=True, kw_only=True)
-class PrinterSensorDescription(PrinterEntityDescription, SensorEntityDescription):
-    """A printer sensor: a row of the table below."""
-
-    value_fn: Callable[[PrinterCoordinator], Any]
-    attributes_fn: Callable[[PrinterCoordinator], dict[str, Any] | None] = lambda printer: None
 
 
 def _whole_degrees(name: str) -> Callable[[PrinterCoordinator], int | None]:
@@ -139,7 +135,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=list(STAGE_OPTIONS),
         fields=frozenset({"stage"}),
-        value_fn=_field("stage"),
+        value_fn=field_value("stage"),
     ),
     PrinterSensorDescription(
         key="progress",
@@ -147,7 +143,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         fields=frozenset({"progress"}),
-        value_fn=_field("progress"),
+        value_fn=field_value("progress"),
     ),
     PrinterSensorDescription(
         key="remaining_time",
@@ -155,7 +151,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
         fields=frozenset({"remaining_time"}),
-        value_fn=_field("remaining_time"),
+        value_fn=field_value("remaining_time"),
     ),
     PrinterSensorDescription(
         key="end_time",
@@ -184,13 +180,13 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         translation_key="current_layer",
         state_class=SensorStateClass.MEASUREMENT,
         fields=frozenset({"layer"}),
-        value_fn=_field("layer"),
+        value_fn=field_value("layer"),
     ),
     PrinterSensorDescription(
         key="total_layers",
         translation_key="total_layers",
         fields=frozenset({"total_layers"}),
-        value_fn=_field("total_layers"),
+        value_fn=field_value("total_layers"),
     ),
     _temperature("nozzle_temperature", "nozzle_temp"),
     _temperature("nozzle_target_temperature", "nozzle_target"),
@@ -219,7 +215,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         translation_key="print_error",
         entity_category=EntityCategory.DIAGNOSTIC,
         fields=frozenset({"print_error"}),
-        value_fn=lambda printer: f"{printer.client.fields['print_error'] or 0:08X}",
+        value_fn=lambda printer: format_print_error(printer.client.fields["print_error"]),
     ),
     PrinterSensorDescription(
         key="wifi_signal",
@@ -230,7 +226,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         fields=frozenset({"wifi_signal"}),
-        value_fn=_field("wifi_signal"),
+        value_fn=field_value("wifi_signal"),
     ),
 )
 
@@ -266,6 +262,17 @@ async def async_setup_entry(
     async_setup_printer_platform(
         hass, entry, async_add_entities, lambda printer: [CurrentJobSensor(printer, CURRENT_JOB)]
     )
+    async_setup_printer_platform(
+        hass,
+        entry,
+        async_add_entities,
+        lambda printer: [
+            PrinterSensor(printer, description)
+            for description in PRINTER_PART_SENSORS
+            if description.supported_fn(printer)
+        ],
+    )
+    async_setup_part_sensors(hass, entry, async_add_entities)
     async_add_entities([QueueLengthSensor(entry)])
     async_add_entities([OrchestrationSensor(entry, description) for description in ORCHESTRATION_SENSORS])
     async_setup_spool_platform(
@@ -279,25 +286,6 @@ async def async_setup_entry(
     async_add_entities(
         [BooksSensor(entry.runtime_data.production, entry, description) for description in BOOKS_SENSORS]
     )
-
-
-class PrinterSensor(PrinterEntity, SensorEntity):
-    """A printer sensor."""
-
-    entity_description: PrinterSensorDescription
-
-    def read(self) -> tuple[Any, ...]:
-        """Availability, value and attributes."""
-        description = self.entity_description
-        return (
-            description.available_fn(self.printer),
-            description.value_fn(self.printer),
-            description.attributes_fn(self.printer),
-        )
-
-    def apply(self, shown: tuple[Any, ...]) -> None:
-        """Show them."""
-        self._attr_available, self._attr_native_value, self._attr_extra_state_attributes = shown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -489,7 +477,10 @@ class SpoolSensor(SpoolEntity, SensorEntity):
 class BooksSensorDescription(SensorEntityDescription):
     """A farm-wide production sensor: a row of the table below."""
 
-    value_fn: Callable[[Books], float | int]
+    value_fn: Callable[[Books], float | int | None]
+    in_currency: bool = False  # an amount of money, in Home Assistant's currency
+    attributes_fn: Callable[[Books], dict[str, Any]] | None = None
+    daily: bool = False  # a figure of the local day: read again at midnight, not only when the books change
 
 
 BOOKS_SENSORS: tuple[BooksSensorDescription, ...] = (
@@ -508,6 +499,26 @@ BOOKS_SENSORS: tuple[BooksSensorDescription, ...] = (
         suggested_display_precision=0,
         value_fn=lambda books: float(books.material_used_grams),
     ),
+    # On the farm's device, not per printer: what the farm's last print and today's prints cost is
+    # what a person reads at a glance; each job's own cost is in its REST body and events.
+    BooksSensorDescription(
+        key="last_job_cost",
+        translation_key="last_job_cost",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        in_currency=True,
+        value_fn=lambda books: money_out(last.cost) if (last := last_deduction(books)) else None,
+        attributes_fn=lambda books: {"job_id": last.job_id if (last := last_deduction(books)) else None},
+    ),
+    BooksSensorDescription(
+        key="cost_today",
+        translation_key="cost_today",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        in_currency=True,
+        value_fn=lambda books: money_out(cost_of_day(books, dt_util.now().date(), dt_util.as_local)),
+        daily=True,
+    ),
 )
 
 
@@ -524,8 +535,27 @@ class BooksSensor(BooksEntity, SensorEntity):
         self.entity_description = description
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
         self._attr_device_info = farm_device(entry)
+        if description.in_currency:
+            self._attr_native_unit_of_measurement = production.currency
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the books, and for a day's figure the local midnight too."""
+        await super().async_added_to_hass()
+        if self.entity_description.daily:
+
+            @callback
+            def midnight(_now: Any) -> None:
+                self._write_if_changed()
+
+            self.async_on_remove(async_track_time_change(self.hass, midnight, hour=0, minute=0, second=0))
 
     @property
-    def native_value(self) -> float | int:
+    def native_value(self) -> float | int | None:
         """The value."""
         return self.entity_description.value_fn(self.production.books)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The sensor's attributes, when it has any."""
+        attributes_fn = self.entity_description.attributes_fn
+        return attributes_fn(self.production.books) if attributes_fn else None

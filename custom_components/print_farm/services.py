@@ -16,9 +16,9 @@ import voluptuous as vol
 from .api.print_jobs import item_body, job_body
 from .api.production_runs import completion_body, material_body, spool_body
 from .const import DOMAIN
-from .rules.books.records import InventoryError
+from .rules.books.records import InventoryError, Spool
 from .rules.books.runs import Books
-from .rules.books.schema import GRAMS, IDENTIFIER, SIGNED_GRAMS
+from .rules.books.schema import GRAMS, IDENTIFIER, SIGNED_GRAMS, SPOOL_FIELDS
 from .rules.files import BadFileName, sanitize_filename
 from .rules.jobs import JobError
 from .rules.racks import NO_PLATE, PLATE_EMPTY, PLATE_WITH_PRINT, ShelfError
@@ -80,6 +80,14 @@ CREATE_JOB_SCHEMA = vol.Schema(
         vol.Optional("auto_start", default=False): cv.boolean,
         vol.Optional("priority", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=100)),
         vol.Optional("plate", default=1): vol.All(vol.Coerce(int), vol.Range(min=1, max=128)),
+        vol.Optional("production_run_id"): IDENTIFIER,
+    }
+)
+SET_JOB_RUN_SCHEMA = vol.Schema(
+    {
+        vol.Required("job_id"): vol.All(vol.Coerce(int), vol.Range(min=1)),
+        # None (or left out): the job belongs to no run.
+        vol.Optional("production_run_id"): vol.Any(None, IDENTIFIER),
     }
 )
 MOVE_JOB_SCHEMA = vol.Schema(
@@ -115,10 +123,12 @@ ADJUST_SPOOL_SCHEMA = vol.All(
             vol.Exclusive("spool_id", "spool"): IDENTIFIER,
             vol.Exclusive("remaining_grams", "amount"): _GRAMS,
             vol.Exclusive("delta_grams", "amount"): _SIGNED_GRAMS,
+            # The spool's Bambu RFID tray_uuid ("" forgets it): a tray that reads it places the spool.
+            vol.Optional("tray_uuid"): vol.Any(vol.All(str, vol.Length(max=0)), SPOOL_FIELDS["tray_uuid"]),
         }
     ),
     cv.has_at_least_one_key(ATTR_DEVICE_ID, "spool_id"),
-    cv.has_at_least_one_key("remaining_grams", "delta_grams"),
+    cv.has_at_least_one_key("remaining_grams", "delta_grams", "tray_uuid"),
 )
 
 
@@ -216,9 +226,16 @@ async def _create_job(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
         auto_start=call.data["auto_start"],
         priority=call.data["priority"],
         plate=call.data["plate"],
+        production_run_id=call.data.get("production_run_id"),
         context=call.context,
     )
     return job_body(job)
+
+
+@_job_call
+async def _set_job_run(call: ServiceCall, jobs: JobManager) -> ServiceResponse:
+    changes = {"production_run_id": call.data.get("production_run_id")}
+    return job_body(await jobs.async_update_job(call.data["job_id"], changes))
 
 
 @_job_call
@@ -309,9 +326,15 @@ def _spool_id(call: ServiceCall) -> str:
 async def _adjust_spool(call: ServiceCall) -> ServiceResponse:
     spool_id = _spool_id(call)
     remaining, delta = call.data.get("remaining_grams"), call.data.get("delta_grams")
-    spool = await _change_books(
-        call, lambda books: books.adjust_spool(spool_id, remaining_grams=remaining, delta_grams=delta)
-    )
+
+    def adjust(books: Books) -> Spool:
+        if "tray_uuid" in call.data:
+            books.update_spool(spool_id, {"tray_uuid": call.data["tray_uuid"] or None})
+        if remaining is None and delta is None:
+            return books.spool(spool_id)
+        return books.adjust_spool(spool_id, remaining_grams=remaining, delta_grams=delta)
+
+    spool = await _change_books(call, adjust)
     return spool_body(spool, _production(call))
 
 
@@ -447,6 +470,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ("cancel_job", _cancel_job, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("mark_bed_clear", _mark_bed_clear, vol.Schema(_DEVICE), SupportsResponse.NONE),
         ("move_job", _move_job, MOVE_JOB_SCHEMA, SupportsResponse.OPTIONAL),
+        ("set_job_run", _set_job_run, SET_JOB_RUN_SCHEMA, SupportsResponse.OPTIONAL),
         ("retry_workflow", _retry_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("skip_workflow_step", _skip_workflow_step, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),
         ("abort_workflow", _abort_workflow, JOB_ID_SCHEMA, SupportsResponse.OPTIONAL),

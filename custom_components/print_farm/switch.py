@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .entity import farm_device
-from .rules.settings import AUTO_CREATE, JOB_PROCESSING
+from .rules.settings import AUTO_CREATE, JOB_PROCESSING, JOB_RUN_AUTO_OPEN
 from .runtime.farm import PrintFarmConfigEntry
 
 PARALLEL_UPDATES = 0
@@ -28,6 +28,10 @@ SWITCHES: tuple[SettingSwitchDescription, ...] = (
     # A print that no job tracks gets a job of its own.
     SettingSwitchDescription(
         key=AUTO_CREATE, translation_key="auto_create_jobs", entity_category=EntityCategory.CONFIG
+    ),
+    # Each automatic or orchestrated job opens a production run that its print fills.
+    SettingSwitchDescription(
+        key=JOB_RUN_AUTO_OPEN, translation_key="job_run_auto_open", entity_category=EntityCategory.CONFIG
     ),
 )
 

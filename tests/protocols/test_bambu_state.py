@@ -68,7 +68,7 @@ def test_delta_changes_only_what_it_says() -> None:
     assert state.merge({"bed_temper": 55.04}) == frozenset()
     assert state.merge({"bed_temper": 55.3}) == {"bed_temp"}
     # A partial nested object merges into the last one.
-    assert state.merge({"ams": {"tray_now": "254"}}) == {"filament"}
+    assert state.merge({"ams": {"tray_now": "254"}}) == {"filament", "active_tray"}
     assert state.fields["filament"] == Filament("TPU", "000000FF", None, "external_spool")
     assert state.raw["ams"]["ams"][0]["id"] == "0"
     # The same full report again changes nothing.
@@ -97,7 +97,8 @@ def test_ams_delta_updates_trays_field_by_field() -> None:
         "msg": 1,
         "ams": {"ams": [{"id": "1", "tray": [{"id": "0", "remain": 35}]}]},
     }
-    assert state.merge(delta) == frozenset()
+    assert state.merge(delta) == {"ams_units"}  # the remaining percent changed; the trays did not
+    assert state.fields["ams_units"][1].trays[0].remaining == 35
     assert state.fields["trays"] == trays
     assert state.raw["ams"]["ams"] == [
         units[0],
@@ -111,6 +112,7 @@ def test_ams_delta_updates_trays_field_by_field() -> None:
     ) == {
         "trays",
         "filament",
+        "ams_units",
     }
     assert [(tray.code, tray.color) for tray in state.fields["trays"]] == [
         (0, "#FF0000"),

@@ -47,8 +47,8 @@ def test_a_report_that_changes_nothing_read_changes_no_field() -> None:
     state = PrinterState()
     state.merge({"gcode_state": "RUNNING", "mc_percent": 10})
     assert state.merge({"gcode_state": "RUNNING", "mc_percent": 10, "sequence_id": "7"}) == frozenset()
-    assert state.merge({"lights_report": [{"node": "chamber_light", "mode": "on"}]}) == frozenset()
-    assert state.raw["lights_report"] == [{"node": "chamber_light", "mode": "on"}]  # kept for diagnostics
+    assert state.merge({"stg": [2, 14, 1]}) == frozenset()
+    assert state.raw["stg"] == [2, 14, 1]  # kept for diagnostics
 
 
 def test_an_ams_delta_adds_a_new_unit_and_leaves_out_entries_without_an_id() -> None:

@@ -149,7 +149,7 @@ def _peer_certificate(host: str, port: int) -> bytes:
 
 
 async def test_certificate_names_the_serial(p1s: dict[str, Any]) -> None:
-    for port in (p1s["mqtt_port"], p1s["ftps_port"]):
+    for port in (p1s["mqtt_port"], p1s["ftps_port"], p1s["camera_port"]):  # one certificate for all
         der = await asyncio.to_thread(_peer_certificate, p1s["host"], port)
         assert hashlib.sha256(der).hexdigest() == p1s["fingerprint"]
         assert p1s["serial"].encode() in der
@@ -353,8 +353,9 @@ async def test_offline_then_online_and_new_certificate(
     assert (info["mqtt_port"], info["fingerprint"]) == (p1s["mqtt_port"], p1s["fingerprint"])
     fingerprint = await control.replace_certificate(serial)
     assert fingerprint != p1s["fingerprint"]
-    der = await asyncio.to_thread(_peer_certificate, p1s["host"], p1s["mqtt_port"])
-    assert hashlib.sha256(der).hexdigest() == fingerprint
+    for port in (p1s["mqtt_port"], p1s["camera_port"]):  # the camera follows the new certificate too
+        der = await asyncio.to_thread(_peer_certificate, p1s["host"], port)
+        assert hashlib.sha256(der).hexdigest() == fingerprint
     client = Reports(p1s)
     try:
         assert not (await client.connect()).is_failure

@@ -65,6 +65,8 @@ SPOOL_BODY = shape(
         "low": BOOLEAN,
         "created_at": STRING,
         "updated_at": STRING,
+        "tray_uuid": nullable(STRING),
+        "location": nullable(shape({"printer_serial": STRING, "tray": INTEGER})),
     }
 )
 PRODUCT_BODY = shape(
@@ -97,6 +99,11 @@ def spool_body(spool: Spool, production: ProductionManager) -> dict[str, Any]:
         "low": spool.remaining_grams < production.low_threshold,
         "created_at": iso_z(spool.created_at),
         "updated_at": iso_z(spool.updated_at),
+        # Extras of ours: the Bambu RFID tray_uuid, and the printer tray the spool is placed in.
+        "tray_uuid": spool.tray_uuid,
+        "location": None
+        if spool.printer_serial is None or spool.tray is None
+        else {"printer_serial": spool.printer_serial, "tray": spool.tray},
     }
 
 

@@ -10,6 +10,7 @@ from homeassistant.exceptions import HomeAssistantError
 import voluptuous as vol
 
 from ..const import DOMAIN
+from ..rules.books.money import money_out, quantity_out, to_decimal
 from ..rules.files import format_size
 from ..rules.jobs import JOB_STATUSES, QUEUED, JobError, PrintItem, PrintJob, minutes
 from ..rules.settings import MAX_UPLOAD_MB
@@ -31,6 +32,7 @@ from .shapes import (
     BOOLEAN,
     INTEGER,
     MESSAGE,
+    NUMBER,
     OPEN_OBJECT,
     STRING,
     array,
@@ -54,6 +56,8 @@ CREATE_SCHEMA = vol.Schema(
         vol.Optional("priority", default=1): _PRIORITY,
         # Beyond the seed: the plate of a multi-plate project to print.
         vol.Optional("plate", default=1): json_integer(1, 128),
+        # Beyond the seed: the production run (seed 000) the job's grams, time and result fill.
+        vol.Optional("production_run_id"): vol.Any(None, vol.All(str, vol.Length(min=1, max=64))),
     }
 )
 UPDATE_SCHEMA = vol.Schema(
@@ -62,6 +66,7 @@ UPDATE_SCHEMA = vol.Schema(
         vol.Optional("auto_start"): bool,
         vol.Optional("printer_id"): vol.Any(None, _ID),
         vol.Optional("ottoeject_id"): vol.Any(None, _ID),
+        vol.Optional("production_run_id"): vol.Any(None, vol.All(str, vol.Length(min=1, max=64))),
     }
 )
 
@@ -99,8 +104,11 @@ JOB_BODY = shape(
         "created_at": STRING,
         "started_at": nullable(STRING),
         "orchestration_status": STRING,
+        "production_run_id": nullable(STRING),
     }
 )
+# Not in the seed's list: each job's cost (filament and machine time), once the books took it.
+JOB_LIST_BODY = extend(JOB_BODY, cost=nullable(NUMBER))
 WORKFLOW_BODY = shape(
     {
         "step": one_of(STEPS),
@@ -136,6 +144,25 @@ JOB_DETAIL_BODY = shape(
         "assigned_grab_slot": nullable(INTEGER),
         "ottorack_id": nullable(INTEGER),
         "workflow": nullable(WORKFLOW_BODY),
+        "production_run_id": nullable(STRING),
+        "filament_use": nullable(
+            array(
+                shape(
+                    {
+                        "filament": INTEGER,
+                        "material": nullable(STRING),
+                        "grams": NUMBER,
+                        "tray": nullable(INTEGER),
+                        "spool_id": nullable(STRING),
+                        "tray_remaining_percent": nullable(INTEGER),
+                        "spool_remaining_grams": nullable(NUMBER),
+                        "spool_remaining_percent": nullable(NUMBER),
+                    }
+                )
+            )
+        ),
+        "filament_deducted": BOOLEAN,
+        "cost": nullable(NUMBER),
     }
 )
 ITEM_DETAIL_BODY = extend(ITEM_BODY, slicer=nullable(STRING), metadata=OPEN_OBJECT, uploaded_at=STRING)
@@ -166,8 +193,9 @@ def job_body(job: PrintJob) -> dict[str, Any]:
         "estimated_remaining_time": job.estimated_remaining_time,
         "created_at": job.created_at,
         "started_at": job.started_at,
-        # Not in the seed's job: its stage, the seed's orchestration_status.
+        # Not in the seed's job: its stage, the seed's orchestration_status, its production run.
         "orchestration_status": job.stage,
+        "production_run_id": job.production_run_id,
     }
 
 
@@ -212,7 +240,38 @@ def job_detail_body(farm: PrintFarm, job: PrintJob) -> dict[str, Any]:
         "ottorack_id": job.rack_id,
         # Not in the seed: where the plate is in the ejection workflow, and why it stopped.
         "workflow": workflow_body(job),
+        # Not in the seed: the production run it belongs to, what its print used from which
+        # spool (the tray's own remaining percent beside the books' grams, as a check), whether
+        # the books took it yet, and what it cost (filament and machine time).
+        "production_run_id": job.production_run_id,
+        # A print whose file's weights are unknown shows no use, and nothing deducted.
+        "filament_use": filament_use_body(farm, job),
+        "filament_deducted": bool(job.filament_use) and farm.production.books.deducted(job.id) is not None,
+        "cost": money_out(farm.consumption.cost(job)),
     }
+
+
+def filament_use_body(farm: PrintFarm, job: PrintJob) -> list[dict[str, Any]] | None:
+    """What an ended job's print used, per filament, with the spool's books beside the tray's percent."""
+    if not job.filament_use:  # not ended yet, or its file's weights are not known
+        return None
+    spools = farm.production.books.spools
+    uses = []
+    for use in job.filament_use:
+        spool = spools.get(use["spool_id"]) if use.get("spool_id") else None
+        uses.append(
+            {
+                "filament": use["filament"],
+                "material": use.get("material"),
+                "grams": quantity_out(to_decimal(use["grams"])),
+                "tray": use.get("tray"),
+                "spool_id": use.get("spool_id"),
+                "tray_remaining_percent": use.get("tray_percent"),
+                "spool_remaining_grams": quantity_out(spool.remaining_grams) if spool else None,
+                "spool_remaining_percent": spool.remaining_percent if spool else None,
+            }
+        )
+    return uses
 
 
 def workflow_body(job: PrintJob) -> dict[str, Any] | None:
@@ -309,13 +368,14 @@ class JobsView(JobBaseView):
             summary="List print jobs",
             admin=False,
             responses={200: "The jobs"},
-            returns={200: array(JOB_BODY)},
+            returns={200: array(JOB_LIST_BODY)},
         )
     )
     async def get(self, request: web.Request) -> web.Response:
-        """Every job, oldest first."""
-        jobs = self.jobs()
-        return self.json([job_body(job) for job in sorted(jobs.store.jobs.values(), key=lambda job: job.id)])
+        """Every job, oldest first, with its cost."""
+        farm = self.farm()
+        jobs = sorted(farm.jobs.store.jobs.values(), key=lambda job: job.id)
+        return self.json([{**job_body(job), "cost": money_out(farm.consumption.cost(job))} for job in jobs])
 
     @operation(
         Operation(

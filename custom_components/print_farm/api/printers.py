@@ -14,6 +14,7 @@ import voluptuous as vol
 
 from ..const import (
     CONF_ACCESS_CODE,
+    CONF_CAMERA_PORT,
     CONF_EJECT_GCODE,
     CONF_FTPS_PORT,
     CONF_MQTT_PORT,
@@ -51,7 +52,7 @@ _BUILD_VOLUME = vol.Schema(
     }
 )
 _FILAMENT = vol.Schema({vol.Optional("material"): str, vol.Optional("color"): str, vol.Optional("name"): str})
-_PORT = vol.All(vol.Coerce(int), vol.Range(min=1, max=65535))
+_PORT = json_integer(1, 65535)  # strict: true, "6000" and 6000.9 are no port
 _NONEMPTY = vol.All(str, vol.Strip, vol.Length(min=1, max=200))
 _OPTIONAL_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("brand"): _NONEMPTY,
@@ -61,6 +62,7 @@ _OPTIONAL_FIELDS: dict[vol.Marker, Any] = {
     vol.Optional("filament"): vol.Any(None, _FILAMENT),
     vol.Optional("mqtt_port"): _PORT,
     vol.Optional("ftps_port"): _PORT,
+    vol.Optional("camera_port"): _PORT,
     # Beyond the seed: the OttoEject that takes the printer's plates off (null: none), its position
     # there, the bed-positioning G-code and the time the move takes (null: the model's default).
     vol.Optional("ottoeject_id"): vol.Any(None, json_integer(1)),
@@ -137,6 +139,7 @@ def _subentry_changes(body: dict[str, Any]) -> dict[str, Any]:
         "serial_number": CONF_SERIAL,
         "mqtt_port": CONF_MQTT_PORT,
         "ftps_port": CONF_FTPS_PORT,
+        "camera_port": CONF_CAMERA_PORT,
     }
     return {mapping[key]: value for key, value in body.items() if key in mapping}
 

@@ -72,6 +72,7 @@ MATERIAL_BODY = shape(
                 "estimated_purge_grams",
                 "actual_purge_grams",
                 "cost_per_gram",
+                "deducted_grams",
             ),
             nullable(NUMBER),
         ),
@@ -113,6 +114,8 @@ RUN_BODY = extend(
     items=array(RUN_ITEM_BODY),
     materials=array(MATERIAL_BODY),
     variance_analysis=_VARIANCE,
+    jobs_succeeded=INTEGER,
+    jobs_failed=INTEGER,
 )
 _DEDUCTION_BODY = shape(
     dict.fromkeys(("previous_weight", "new_weight", "deducted"), NUMBER) | {"spool_id": STRING}
@@ -155,6 +158,9 @@ def material_body(material: RunMaterial) -> dict[str, Any]:
         "estimated_purge_grams": quantity_out(material.estimated_purge_grams),
         "actual_purge_grams": quantity_out(material.actual_purge_grams),
         "cost_per_gram": rate_out(material.cost_per_gram),
+        # An extra of ours: the grams the run's print jobs already took from the spool when they
+        # ended; completing the run deducts only the rest.
+        "deducted_grams": quantity_out(material.deducted_grams),
     }
 
 
@@ -186,6 +192,9 @@ def run_body(run: ProductionRun) -> dict[str, Any]:
         "items": [run_item_body(item) for item in run.items],
         "materials": [material_body(material) for material in run.materials],
         "variance_analysis": variance_analysis(run),
+        # Extras of ours: the results of the print jobs that belong to the run.
+        "jobs_succeeded": run.jobs_succeeded,
+        "jobs_failed": run.jobs_failed,
     }
 
 

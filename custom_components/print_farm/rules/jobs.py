@@ -116,6 +116,16 @@ class PrintJob:
     any_printer: bool = False  # queued for any printer that can print it (its printer_id set at start)
     # Its place among the queued jobs of its priority once a person reordered them (else its age).
     queue_position: int | None = None
+    # The trays its filaments were sent to print from (rules/fit.py), the production run it
+    # belongs to (seed 000), and what it used, recorded with its end (rules/books/usage.py
+    # `FilamentUse` as plain data): what the books deduct, once.
+    ams_mapping: list[int] | None = None
+    production_run_id: str | None = None
+    filament_use: list[dict[str, Any]] | None = None
+    # When its print ended and whether it finished, recorded with its use: what a deduction
+    # replayed after a restart charges, never the time of the replay.
+    use_ended_at: str | None = None
+    use_finished: bool | None = None
 
     @property
     def on_printer(self) -> int:

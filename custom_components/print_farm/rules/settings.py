@@ -22,6 +22,12 @@ RELEASE_TEMPERATURES: Final = "eject_release_temperatures"
 FAILED_PLATE: Final = "failed_plate"
 HOLD: Final = "hold"
 EJECT: Final = "eject"
+# The books that follow the prints: each automatically created or orchestrated job opens a
+# production run of its own, and what an hour of a printer costs (in the farm's currency).
+JOB_RUN_AUTO_OPEN: Final = "job_run_auto_open"
+MACHINE_COST_PER_HOUR: Final = "machine_cost_per_hour"
+# Copy the farm's English sentences into <config>/custom_sentences/en/ for the built-in voice agent.
+INSTALL_VOICE_SENTENCES: Final = "install_voice_sentences"
 
 DEFAULTS: Final[dict[str, Any]] = {
     AUTO_CREATE: True,
@@ -34,6 +40,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     MAX_COOLING_MINUTES: 30,
     RELEASE_TEMPERATURES: {},
     FAILED_PLATE: HOLD,
+    JOB_RUN_AUTO_OPEN: False,
+    MACHINE_COST_PER_HOUR: 0,
+    INSTALL_VOICE_SENTENCES: False,
 }
 
 
@@ -62,6 +71,18 @@ def _degrees(value: Any) -> float:
 
 _degrees.openapi = {"type": "number", "minimum": 15, "maximum": 110}  # type: ignore[attr-defined]
 
+
+def _hourly_cost(value: Any) -> float | int:
+    """Money per hour, 0 to 10000, at most 4 decimal places: a JSON number, not a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid("expected a number")
+    if not 0 <= value <= 10000:  # also refuses NaN
+        raise vol.Invalid("must be from 0 to 10000")
+    return value if isinstance(value, int) else round(value, 4)
+
+
+_hourly_cost.openapi = {"type": "number", "minimum": 0, "maximum": 10000}  # type: ignore[attr-defined]
+
 # Every setting's validator; PUT and the options flow take any subset.
 FIELDS: Final = {
     AUTO_CREATE: bool,
@@ -74,6 +95,9 @@ FIELDS: Final = {
     MAX_COOLING_MINUTES: _whole(0, 240),
     RELEASE_TEMPERATURES: vol.Schema({vol.All(str, vol.Length(min=1, max=20)): _degrees}),
     FAILED_PLATE: vol.In([HOLD, EJECT]),
+    JOB_RUN_AUTO_OPEN: bool,
+    MACHINE_COST_PER_HOUR: _hourly_cost,
+    INSTALL_VOICE_SENTENCES: bool,
 }
 UPDATE_SCHEMA: Final = vol.Schema({vol.Optional(key): validator for key, validator in FIELDS.items()})
 

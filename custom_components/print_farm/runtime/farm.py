@@ -24,6 +24,7 @@ from ..const import (
 )
 from ..rules.racks import ShelfError
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
+from .consumption import Consumption
 from .ejection import Ejection
 from .jobs import JobManager
 from .orchestrator import Orchestrator
@@ -66,6 +67,8 @@ class PrintFarm:
         self.racks: dict[str, RackCoordinator] = {}
         self.jobs = JobManager(hass, entry)
         self.production = ProductionManager(hass, entry)
+        self.consumption = Consumption(hass, entry, self.jobs, self.production)
+        self.jobs.consumption = self.consumption
         self.ejection = Ejection(hass, entry, self.jobs)
         self.jobs.reserve = self.ejection.placement.reserve
         self.jobs.fit = self.ejection.placement.fit_of
@@ -75,6 +78,7 @@ class PrintFarm:
         # What racks ask of jobs: a shelf's job must exist.
         self.job_exists: Callable[[int], bool] | None = self.jobs.job_exists
         self._unsub_watchdog: CALLBACK_TYPE | None = None
+        self._unsub_forecast: CALLBACK_TYPE | None = None
         # The update listener and the REST operations may both sync; one at a time.
         self._sync_lock = asyncio.Lock()
 
@@ -85,6 +89,8 @@ class PrintFarm:
         await self.ejector_ids.async_load()
         await self.jobs.async_setup()
         await self.production.async_setup()
+        await self.consumption.async_replay()  # a job that ended and was not deducted yet
+        self._unsub_forecast = self.consumption.async_start_forecast()
         self._unsub_orchestrator = self.orchestrator.async_start()
         self._unsub_ejection = self.jobs.async_add_announcer(self.ejection.async_job_changed)
         self._unsub_watchdog = async_track_time_interval(
@@ -102,6 +108,9 @@ class PrintFarm:
         if self._unsub_ejection is not None:
             self._unsub_ejection()
             self._unsub_ejection = None
+        if self._unsub_forecast is not None:
+            self._unsub_forecast()
+            self._unsub_forecast = None
         self.ejection.async_stop()
         for printer in self.printers.values():
             await printer.async_stop()
@@ -216,6 +225,7 @@ class PrintFarm:
             self.jobs.follow(printer)
             self.orchestrator.follow(printer)
             self.ejection.follow_printer(printer)
+            self.consumption.follow(printer)
             await printer.async_start()
             async_dispatcher_send(self.hass, signal_printer_added(self.entry.entry_id), printer)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, Context, HomeAssistant, callback
@@ -24,12 +23,10 @@ from ..rules.jobs import (
     AWAITING_REMOVAL,
     CANCELLED,
     COMPLETED,
-    FAILED,
     OPEN_STATUSES,
     PRINTING,
     QUEUED,
     RUNNING_STAGES,
-    STAGE_OF_STATUS,
     STAGE_PRINTING,
     START_SENT,
     STARTING,
@@ -42,12 +39,14 @@ from ..rules.jobs import (
     minutes,
 )
 from ..rules.workflow import Reservation
+from .endings import JobEndings
 from .items import PrintItems
 from .printer import PrinterCoordinator, PrinterUnavailableError
 from .storage import JobStore
 from .tracking import ENDINGS, STAGE_CHANGED, STATUS_CHANGED, PrintTracking
 
 if TYPE_CHECKING:
+    from .consumption import Consumption
     from .farm import PrintFarmConfigEntry
 
 type JobAnnouncer = Callable[[PrintJob, Context | None, str], None]
@@ -58,7 +57,7 @@ class BedNotClearError(JobError):
     """A start refused (409) while the printer's bed is not known to be clear: a plate may be on it."""
 
 
-class JobManager(PrintTracking):
+class JobManager(JobEndings, PrintTracking):
     """Items, jobs, the printers' bed state, and who is told of every job transition."""
 
     def __init__(self, hass: HomeAssistant, entry: PrintFarmConfigEntry) -> None:
@@ -86,6 +85,8 @@ class JobManager(PrintTracking):
         # and how a printer can print a job (runtime/placement.py).
         self.reserve: Reserver | None = None
         self.fit: Callable[[PrintJob, PrinterCoordinator], Fit | str] | None = None
+        # What an ended print takes from the books (runtime/consumption.py), once set up.
+        self.consumption: Consumption | None = None
 
     async def async_setup(self) -> None:
         """Load the items and jobs; a start cut short before its command was sent waits again."""
@@ -196,6 +197,7 @@ class JobManager(PrintTracking):
         auto_start: bool = False,
         priority: int = 1,
         plate: int = 1,
+        production_run_id: str | None = None,
         context: Context | None = None,
     ) -> PrintJob:
         """Queue a job for an item on a printer, or on any printer that can print it (printer_id None).
@@ -212,6 +214,8 @@ class JobManager(PrintTracking):
         if printer_id is not None:
             self._printer(printer_id)
         ottoeject_id = self._ottoeject_for(printer_id, ottoeject_id)
+        if self.consumption is not None:
+            self.consumption.check_run(production_run_id)
         job = await self.store.async_add_job(
             print_item_id=print_item_id,
             printer_id=printer_id,
@@ -220,6 +224,7 @@ class JobManager(PrintTracking):
             priority=priority,
             any_printer=printer_id is None,
             plate=plate,
+            production_run_id=production_run_id,
         )
         self._announce(job, context)
         return job
@@ -231,10 +236,18 @@ class JobManager(PrintTracking):
             raise JobError(f"Print job {job_id} is {job.status} and can no longer be changed.")
         if job.stage in (STARTING, START_SENT) and "printer_id" in changes:
             raise JobError(f"Print job {job_id} is being started: its printer cannot change.")
-        if job.status == PRINTING and set(changes) - {"priority", "auto_start", "ottoeject_id", "job_name"}:
+        if job.status == PRINTING and set(changes) - {
+            "priority",
+            "auto_start",
+            "ottoeject_id",
+            "job_name",
+            "production_run_id",
+        }:
             raise JobError(f"Print job {job_id} is printing: its printer cannot change.")
         if changes.get("printer_id") is not None:
             self._printer(changes["printer_id"])
+        if self.consumption is not None and changes.get("production_run_id") is not None:
+            self.consumption.check_run(changes["production_run_id"], job)
         if "printer_id" in changes or "ottoeject_id" in changes:
             printer_id = changes.get("printer_id", job.printer_id)
             changes["ottoeject_id"] = self._ottoeject_for(printer_id, changes.get("ottoeject_id"))
@@ -350,6 +363,7 @@ class JobManager(PrintTracking):
                 reservation.grab_shelf,
             )
         job.remote_filename = item.filename
+        job.ams_mapping = how.ams_mapping  # the trays its filaments print from: what its end deducts
         # What the printer shows now is the previous print: this job must never bind to it.
         job.start_time_before = printer.client.fields["start_time"]
         sent = False
@@ -487,60 +501,6 @@ class JobManager(PrintTracking):
             self.store.bed_clear[job.on_printer] = True
         return await self._finish(job, COMPLETED, context)
 
-    async def _finish(self, job: PrintJob, status: str, context: Context | None = None) -> PrintJob:
-        if job.status not in (QUEUED, PRINTING):  # ended meanwhile (by a report, or another call)
-            return job
-        now = dt_util.utcnow()
-        job.status = status
-        job.stage = STAGE_OF_STATUS[status]
-        job.completed_at = iso(now)
-        if status == COMPLETED:
-            job.progress_percent = 100
-            job.estimated_remaining_time = 0
-        self._count_end(job, now)
-        await self.store.async_save()
-        self._announce(job, context)
-        self._announce(job, context, STAGE_CHANGED)
-        return job
-
-    def _count_end(self, job: PrintJob, now: datetime) -> None:
-        """Count an ended job in the statistics the orchestration status shows (saved with the job)."""
-        stats = self.store.stats
-        if job.started_at is None:
-            return  # cancelled before it started: nothing was processed
-        stats["processed"] += 1
-        day = local_day(now)
-        if stats["day"] != day:
-            stats.update(day=day, completed_today=0, failed_today=0)
-        if job.status == COMPLETED:
-            stats["completed"] += 1
-            stats["completed_today"] += 1
-            started = datetime.fromisoformat(job.started_at)
-            stats["completion_seconds"] += max(0, int((now - started).total_seconds()))
-        elif job.status == FAILED:
-            stats["failed"] += 1
-            stats["failed_today"] += 1
-
-    async def _print_finished(self, job: PrintJob) -> None:
-        """The printer reported FINISH: the job stays PRINTING, at 100 %, until its plate is off."""
-        job.stage = AWAITING_REMOVAL
-        self.store.bed_clear[job.on_printer] = False  # whatever was seen before: its plate is there
-        job.progress_percent = 100
-        job.estimated_remaining_time = 0
-        await self.store.async_save()
-        self._announce(job, None, STAGE_CHANGED)
-
-    async def async_workflow_done(self, job: PrintJob, status: str | None, *, aborted: bool = False) -> None:
-        """The ejection workflow ended (its state is on the job): complete the job, or leave the plate to a person."""
-        if status is not None and not aborted:
-            await self._finish(job, status)  # the workflow marked the bed clear when it loaded a plate
-            return
-        job.stage = AWAITING_REMOVAL if job.status == PRINTING else STAGE_OF_STATUS[job.status]
-        if aborted:
-            self.store.bed_clear[job.on_printer] = False  # where the plate is, a person says
-        await self.store.async_save()
-        self._announce(job, None, STAGE_CHANGED)
-
     @callback
     def announce_stage(self, job: PrintJob) -> None:
         """Tell of a job's new stage (already stored)."""
@@ -580,11 +540,6 @@ class JobManager(PrintTracking):
         )
         await self.store.async_delete_job(job_id)
         self._changed()
-
-
-def local_day(moment: datetime) -> int:
-    """The local calendar day of a moment, as YYYYMMDD (the per-day counters' key)."""
-    return int(dt_util.as_local(moment).strftime("%Y%m%d"))
 
 
 def _answer_lost(err: BaseException) -> bool:

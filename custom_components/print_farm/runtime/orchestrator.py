@@ -224,6 +224,10 @@ class Orchestrator:
         except Exception:
             LOGGER.exception("Job %s could not be started", job_id)
             self._hold(job_id, "its start failed (see the log)")
+        else:
+            # The farm's setting may give each orchestrated job a production run of its own.
+            printer = self.entry.runtime_data.printer_by_id(job.printer_id)
+            await self.entry.runtime_data.consumption.async_open_run(job, printer.name if printer else None)
 
     @callback
     def _hold(self, job_id: int, reason: str) -> None:

@@ -37,8 +37,10 @@ from ..protocols.bambu import (
     ConnectionState,
     upload,
 )
+from ..protocols.bambu.client import ACK_TIMEOUT
 from ..protocols.bambu.tls import fetch_fingerprint
 from ..rules.settings import WATCHDOG_SECONDS, settings_of
+from .printer_alerts import ErrorAnnouncer
 from .workflow_issues import async_failed_plate_cleared
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ type FieldListener = Callable[[], None]
 FIELD_SIGNING: Final = "signing_required"
 # Not a field of the printer's reports: a file on its way to the printer (its entities follow it).
 FIELD_UPLOAD: Final = "upload"
+# Seconds a command waits for the printer's acknowledgement (subentry data; 10 when not set), as an
+# OttoEject's `ack_timeout`.
+CONF_ACK_TIMEOUT: Final = "ack_timeout"
 
 
 class PrinterUnavailableError(HomeAssistantError):
@@ -123,6 +128,7 @@ class PrinterCoordinator:
         self.upload: tuple[str, int] | None = None  # a file on its way here: (name, percent sent)
         self._by_field: dict[str, list[FieldListener]] = {}
         self._remove_client_listener: CALLBACK_TYPE | None = None
+        self._alerts = ErrorAnnouncer(self)
         # The stored address failed (nothing answered, or another printer did) since the client started.
         self._address_failed = False
         self._checking_address: str | None = None
@@ -137,6 +143,7 @@ class PrinterCoordinator:
             port=data.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT),
             fingerprint=data.get(CONF_FINGERPRINT),
             watchdog=float(settings_of(self.entry.options)[WATCHDOG_SECONDS]),
+            ack_timeout=float(data.get(CONF_ACK_TIMEOUT) or ACK_TIMEOUT),
         )
 
     @property
@@ -195,7 +202,9 @@ class PrinterCoordinator:
         applied = (dict(subentry.data), subentry.title)
         if applied == self._applied:
             return
-        reconnect = applied[0] != self._applied[0]
+        # What the MQTT client is built from; the FTPS and camera ports and the ejection keys are read when used.
+        client_keys = (CONF_HOST, CONF_ACCESS_CODE, CONF_MQTT_PORT, CONF_FINGERPRINT, CONF_ACK_TIMEOUT)
+        reconnect = any(applied[0].get(key) != self._applied[0].get(key) for key in client_keys)
         self._applied = applied
         if reconnect:
             await self.async_stop()
@@ -232,6 +241,8 @@ class PrinterCoordinator:
             self._update_issues()
         if FIELD_SIGNING in changed:
             self._update_signing_issue()
+        if "errors" in changed:
+            self._alerts.update()
         if FIELD_VERSION in changed:
             self._update_device()
         by_field = self._by_field
@@ -417,6 +428,16 @@ class PrinterCoordinator:
     async def async_stop_print(self) -> None:
         """Stop the current print."""
         await self.client.stop_print()
+
+    @printer_errors
+    async def async_set_light(self, on: bool) -> None:
+        """Turn the chamber light on or off (both of them on a printer with two)."""
+        await self.client.set_chamber_light(on)
+
+    @printer_errors
+    async def async_set_print_speed(self, level: int) -> None:
+        """Set the print speed level (1 silent to 4 ludicrous)."""
+        await self.client.set_print_speed(level)
 
     @printer_errors
     async def async_send_gcode(self, gcode: str) -> None:

@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from ..const import (
     CONF_ACCESS_CODE,
+    CONF_CAMERA_PORT,
     CONF_EJECT_GCODE,
     CONF_FINGERPRINT,
     CONF_FIRMWARE,
@@ -24,6 +25,7 @@ from ..const import (
     SUBENTRY_PRINTER,
 )
 from ..protocols.bambu import (
+    DEFAULT_CAMERA_PORT,
     DEFAULT_FTPS_PORT,
     DEFAULT_MQTT_PORT,
     BambuAuthError,
@@ -78,6 +80,7 @@ async def async_validate_printer(
         CONF_ACCESS_CODE: data[CONF_ACCESS_CODE],
         CONF_MQTT_PORT: mqtt_port,
         CONF_FTPS_PORT: int(data.get(CONF_FTPS_PORT) or DEFAULT_FTPS_PORT),
+        CONF_CAMERA_PORT: int(data.get(CONF_CAMERA_PORT) or DEFAULT_CAMERA_PORT),
         CONF_FINGERPRINT: fingerprint,
         CONF_MODEL: version.model,
         CONF_FIRMWARE: version.firmware,
@@ -138,6 +141,8 @@ async def async_update_printer(
         candidate = {**data, **{key: changes[key] for key in connection_keys if key in changes}}
         kept = {key: data[key] for key in EJECTION_KEYS if key in data}
         data = {**await async_validate_printer(hass, candidate, pinned=data.get(CONF_FINGERPRINT)), **kept}
+    if CONF_CAMERA_PORT in changes:  # used only when someone watches: nothing to test now
+        data[CONF_CAMERA_PORT] = changes[CONF_CAMERA_PORT]
     for key, value in (ejection or {}).items():
         if value is None:
             data.pop(key, None)

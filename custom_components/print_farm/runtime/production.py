@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 STORAGE_KEY: Final = f"{DOMAIN}.production"
 STORAGE_VERSION: Final = 1
-STORAGE_MINOR_VERSION: Final = 1
+# 1.2: spools' tray_uuid and placement, the print jobs' deductions, declined RFID spools.
+STORAGE_MINOR_VERSION: Final = 2
 EVENT_SPOOL_LOW: Final = f"{DOMAIN}_spool_low"
 SPOOL_PREFIX: Final = "spool_"
 EMPTY_BOOKS: Final[dict[str, Any]] = {
@@ -40,6 +41,8 @@ EMPTY_BOOKS: Final[dict[str, Any]] = {
     "recipes": [],
     "runs": [],
     "material_used_grams": "0",
+    "job_deductions": [],
+    "dismissed_tray_uuids": [],
 }
 
 
@@ -155,6 +158,7 @@ class ProductionManager:
                 self.hass.bus.async_fire(
                     EVENT_SPOOL_LOW,
                     {
+                        "device_id": device.id if device else None,  # the logbook files it under the spool
                         "spool_id": spool_id,
                         "name": spool.name,
                         "material": spool.material,

@@ -9,6 +9,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_NAME
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import CONF_OTTOEJECT, DOMAIN, SUBENTRY_RACK
@@ -139,9 +140,13 @@ class RackCoordinator:
         before, after = await self._store.async_set_shelf(self.subentry.subentry_id, shelf)
         if before != after:
             self.async_notify()
+            device = dr.async_get(self.hass).async_get_device(
+                identifiers={(DOMAIN, f"rack_{self.subentry.subentry_id}")}
+            )
             self.hass.bus.async_fire(
                 EVENT_SHELF_CHANGED,
                 {
+                    "device_id": device.id if device else None,  # the logbook files it under the rack
                     "rack_id": self.rack_id,
                     "rack_name": self.name,
                     **after.as_dict(),

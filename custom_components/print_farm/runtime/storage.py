@@ -330,6 +330,8 @@ class _StoredJobs(TypedDict):
     stats: dict[str, int]
     # Printer id -> the start time of the print whose plate was taken off when its bed was marked clear.
     bed_cleared_after: dict[str, int | None]
+    # Printer id -> the [kind, code] of each printer error already announced (minor version 2).
+    announced_errors: dict[str, list[list[str]]]
 
 
 # 2: `dismissed` holds at most one print per printer, by start time (1 kept a start minute per print);
@@ -337,6 +339,8 @@ class _StoredJobs(TypedDict):
 # ejection `workflow`, `any_printer`, a `queue_position` (their defaults are what 3 meant); a 3 can
 # no longer read the file without losing them, hence the major version.
 JOBS_STORAGE_VERSION: Final = 4
+# Minor 2: `announced_errors` (a 4.1 file has none: nothing announced yet).
+JOBS_STORAGE_MINOR_VERSION: Final = 2
 
 
 class JobsStorage(FactStore[_StoredJobs]):
@@ -357,6 +361,7 @@ class JobsStorage(FactStore[_StoredJobs]):
             data["jobs"] = [
                 {**job, "stage": STAGE_OF_STATUS[job["status"]]} for job in old_data.get("jobs", [])
             ]
+        data.setdefault("announced_errors", {})
         return data  # type: ignore[return-value]
 
 
@@ -377,7 +382,9 @@ class JobStore:
     def __init__(self, hass: HomeAssistant) -> None:
         """Create the store; call async_load before use."""
         # Written whole or not at all (a FactStore): a job's step is stored before it is sent.
-        self._store = JobsStorage(hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs")
+        self._store = JobsStorage(
+            hass, JOBS_STORAGE_VERSION, f"{DOMAIN}.jobs", minor_version=JOBS_STORAGE_MINOR_VERSION
+        )
         self.items: dict[int, PrintItem] = {}
         self.jobs: dict[int, PrintJob] = {}
         self.bed_clear: dict[int, bool] = {}
@@ -390,6 +397,9 @@ class JobStore:
         # Ended jobs, ever: processed (ended after they started), completed, failed, and the
         # seconds from start to completion of the completed ones.
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        # The printer errors each printer's print_farm_printer_error event already announced, so that
+        # a restart or a reload does not announce a standing error again.
+        self.announced_errors: dict[int, frozenset[tuple[str, str]]] = {}
         self._next_item_id = 1
         self._next_job_id = 1
 
@@ -409,6 +419,10 @@ class JobStore:
             for printer, (name, start, seen) in stored.get("dismissed", {}).items()
         }
         self.stats = {**self.stats, **{key: int(value) for key, value in stored.get("stats", {}).items()}}
+        self.announced_errors = {
+            int(printer): frozenset((str(kind), str(code)) for kind, code in announced)
+            for printer, announced in stored.get("announced_errors", {}).items()
+        }
         self._next_item_id = stored["next_item_id"]
         self._next_job_id = stored["next_job_id"]
 
@@ -424,6 +438,11 @@ class JobStore:
             "dismissed": {
                 str(printer): [mark.print.name, mark.print.start, mark.seen_running]
                 for printer, mark in self.dismissed.items()
+            },
+            "announced_errors": {
+                str(printer): sorted([kind, code] for kind, code in announced)
+                for printer, announced in self.announced_errors.items()
+                if announced
             },
         }
 

@@ -190,6 +190,8 @@ class PrintTracking:
         finally:
             self._creating.discard(printer.printer_id)
         LOGGER.info("Job %s auto-created for %s on %s", job.id, filename, printer.name)
+        # The farm's setting may give each automatic job a production run of its own.
+        await self.entry.runtime_data.consumption.async_open_run(job, printer.name)
         self._announce(job, None, AUTO_CREATED)
         self._announce(job, None, STAGE_CHANGED)
         if self.entry.runtime_data.settings[NOTIFY_AUTO_CREATED]:
@@ -292,6 +294,9 @@ class PrintTracking:
             LOGGER.debug("Job %s: the print ends %s on %s", job.id, state, printer.name)
             if state == "FAILED":
                 job.failure = f"{fields['print_error'] or 0:08X}"
+                # The FAILED report's own progress (the print may have got further than the last
+                # report said); a report without one, or one reset to 0, keeps the last seen.
+                job.progress_percent = max(job.progress_percent, fields["progress"] or 0)
                 self.store.bed_clear[job.on_printer] = False  # what it printed is still on the bed
                 self.hass.async_create_task(self._finish(job, FAILED), eager_start=True)
             else:

@@ -1,5 +1,6 @@
 """Bambu Lab printers on the LAN: MQTT over TLS for state and commands, implicit FTPS for files."""
 
+from .camera import DEFAULT_CAMERA_PORT, BambuCamera, fetch_frame
 from .client import (
     DEFAULT_MQTT_PORT,
     FIELD_CONNECTION,
@@ -12,6 +13,7 @@ from .client import (
 )
 from .errors import (
     BambuAuthError,
+    BambuCameraError,
     BambuCertificateError,
     BambuCommandError,
     BambuConnectionError,
@@ -33,6 +35,7 @@ from .state import (
 )
 
 __all__ = [
+    "DEFAULT_CAMERA_PORT",
     "DEFAULT_FTPS_PORT",
     "DEFAULT_MQTT_PORT",
     "FIELD_CONNECTION",
@@ -44,6 +47,8 @@ __all__ = [
     "STAGE_OPTIONS",
     "STATUS_OFFLINE",
     "BambuAuthError",
+    "BambuCamera",
+    "BambuCameraError",
     "BambuCertificateError",
     "BambuClient",
     "BambuCommandError",
@@ -57,6 +62,7 @@ __all__ = [
     "Filament",
     "PrinterState",
     "PrinterVersion",
+    "fetch_frame",
     "list_files",
     "parse_notify",
     "probe",

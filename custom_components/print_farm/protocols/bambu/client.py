@@ -20,6 +20,7 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from .ams import has_ams_lite
 from .errors import (
     BambuAuthError,
     BambuCertificateError,
@@ -103,7 +104,7 @@ class BambuClient:
         self.port = port
         # Merged and diffed in paho's thread; `fields` and `version` are the loop's copies,
         # updated only when a change crosses over, so the loop never sees a half-applied report.
-        self.state = PrinterState()
+        self.state = PrinterState(ams_lite=has_ams_lite(model_from_serial(serial)))
         self.fields: dict[str, Any] = dict(self.state.fields)
         self.version: PrinterVersion | None = None
         self._thread_version: PrinterVersion | None = None
@@ -259,6 +260,33 @@ class BambuClient:
             {"command": "gcode_line", "param": gcode if gcode.endswith("\n") else f"{gcode}\n"}
         )
 
+    async def set_light(self, on: bool, node: str = "chamber_light") -> None:
+        """Turn a light on or off (ledctrl, answered on the `system` topic object)."""
+        await self._command(
+            {
+                "command": "ledctrl",
+                "led_node": node,
+                "led_mode": "on" if on else "off",
+                "led_on_time": 500,
+                "led_off_time": 500,
+                "loop_times": 0,
+                "interval_time": 0,
+            },
+            kind="system",
+        )
+
+    async def set_chamber_light(self, on: bool) -> None:
+        """Turn every chamber light on or off (an H2D or H2S has two), each acknowledged."""
+        nodes = self.fields["chamber_light_nodes"] or ("chamber_light",)
+        results = await asyncio.gather(*(self.set_light(on, node) for node in nodes), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def set_print_speed(self, level: int) -> None:
+        """Set the speed level: 1 silent, 2 standard, 3 sport, 4 ludicrous."""
+        await self._command({"command": "print_speed", "param": str(level)})
+
     async def start_print(
         self,
         filename: str,
@@ -302,15 +330,15 @@ class BambuClient:
             }
         )
 
-    async def _command(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Publish a print command and wait for the printer's echo with its result."""
+    async def _command(self, body: dict[str, Any], kind: str = "print") -> dict[str, Any]:
+        """Publish a command (a `print` or `system` one) and wait for the printer's echo with its result."""
         if not self.online or self._mqtt is None:
             raise BambuConnectionError("the printer is offline")
         sequence = str(next(self._sequence))
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._pending[sequence] = (body["command"], future)
         try:
-            self._publish({"print": {**body, "sequence_id": sequence}})
+            self._publish({kind: {**body, "sequence_id": sequence}})
             async with asyncio.timeout(self._ack_timeout):
                 reply = await future
         except TimeoutError:
@@ -469,12 +497,17 @@ class BambuClient:
                     updates[FIELD_CURRENT] = True
             elif "sequence_id" in report:  # the echo of one of our commands
                 self._loop.call_soon_threadsafe(self._resolve_ack, str(report["sequence_id"]), report)
+        system = payload.get("system")
+        if isinstance(system, dict) and "sequence_id" in system:  # the echo of a system command (ledctrl)
+            self._loop.call_soon_threadsafe(self._resolve_ack, str(system["sequence_id"]), system)
         info = payload.get("info")
         if isinstance(info, dict) and info.get("command") == "get_version":
             version = parse_version(info, self.serial)
             if version != self._thread_version:
                 self._thread_version = version
                 updates[FIELD_VERSION] = version
+            for name in self.state.set_ams_lite(has_ams_lite(version.model, info)):
+                updates[name] = self.state.fields[name]
         if not updates and self.online and self._first_report.done():
             return None
         return updates

@@ -46,3 +46,7 @@ class BambuCommandError(BambuError):
 
 class BambuFtpError(BambuError):
     """A file transfer to or from the printer failed."""
+
+
+class BambuCameraError(BambuError):
+    """The printer's camera sent something that is not a frame (too large, or not a JPEG image)."""

@@ -40,6 +40,8 @@ MODELS: Final = (
     Model("A1", ("N2S",), ("Bambu Lab A1",), ("039",), sdcard_url=True),
     Model("A1 mini", ("N1",), ("Bambu Lab A1 mini",), ("030",), sdcard_url=True),
     Model("H2D", ("O1D",), ("Bambu Lab H2D",), ("094",)),  # code reported
+    Model("H2S", ("O1S",), ("Bambu Lab H2S",)),  # code reported
+    Model("P2S", ("N7",), ("Bambu Lab P2S",)),  # code reported
 )
 _BY_NAME: Final = {
     alias.casefold(): model.name for model in MODELS for alias in (model.name, *model.codes, *model.products)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+import math
 from typing import Any, Final
 
+from .ams import AmsUnit, active_tray, external_trays, raw_tray, tray_source, unit_present, units
+from .hms import errors
 from .models import canonical_model, model_from_serial
 
 # gcode_state values the printers send; "OFFLINE" is ours, for a printer we cannot hear.
@@ -60,10 +63,6 @@ STAGES: Final[dict[int, str]] = {
 }
 STAGE_OPTIONS: Final = tuple(dict.fromkeys([*STAGES.values(), "unknown"]))
 
-# Serial-number prefixes, for printers whose version reply carries no product name.
-# Trays 254 and 255 in ams.tray_now mean the external spool holder (vt_tray).
-_EXTERNAL_TRAYS: Final = frozenset({"254", "255"})
-
 
 @dataclass(frozen=True, slots=True)
 class Filament:
@@ -88,32 +87,16 @@ class Tray:
     color: str | None  # "#RRGGBB"
 
 
-def _trays(raw: Mapping[str, Any]) -> tuple[Tray, ...]:
-    """Every tray with filament in it, AMS units first, then the external spool."""
-    trays: list[Tray] = []
-    ams = raw.get("ams")
-    for unit in (ams.get("ams") if isinstance(ams, dict) else None) or ():
-        unit_id = _int(unit.get("id")) if isinstance(unit, dict) else None
-        if unit_id is None:
-            continue
-        for tray in unit.get("tray") or ():
-            slot = _int(tray.get("id")) if isinstance(tray, dict) else None
-            if slot is not None and (
-                loaded := _loaded(tray, unit_id if unit_id >= 128 else unit_id * 4 + slot)
-            ):
-                trays.append(loaded)
-    external = raw.get("vt_tray")
-    if isinstance(external, dict) and (loaded := _loaded(external, 254)):
-        trays.append(loaded)
-    return tuple(trays)
-
-
-def _loaded(tray: Mapping[str, Any], code: int) -> Tray | None:
-    material = _text(tray.get("tray_type"))
-    if not material:
-        return None
-    color = _text(tray.get("tray_color"))
-    return Tray(code, material.upper(), f"#{color[:6].upper()}" if color and len(color) >= 6 else None)
+def _trays(raw: Mapping[str, Any], ams_units: tuple[AmsUnit, ...] | None = None) -> tuple[Tray, ...]:
+    """Every tray with filament in it, AMS units first, then the external holders."""
+    if ams_units is None:
+        ams_units = units(raw)
+    return tuple(
+        Tray(tray.code, tray.material, tray.color)
+        for trays in (*(unit.trays for unit in ams_units), external_trays(raw))
+        for tray in trays
+        if tray.material
+    )
 
 
 def _nozzle(raw: Mapping[str, Any]) -> float | None:
@@ -189,36 +172,67 @@ def _chamber(raw: Mapping[str, Any]) -> float | None:
 
 
 def _filament(raw: Mapping[str, Any]) -> Filament | None:
-    ams = raw.get("ams")
-    tray_now = str(ams.get("tray_now", "255")) if isinstance(ams, dict) else "255"
-    tray: Mapping[str, Any] | None = None
-    if tray_now in _EXTERNAL_TRAYS:
-        vt_tray = raw.get("vt_tray")
-        tray = vt_tray if isinstance(vt_tray, dict) else None
-        source = "external_spool"
-    else:
-        index = _int(tray_now)
-        source = f"ams_{tray_now}"
-        if index is not None and isinstance(ams, dict):
-            unit_id, slot_id = divmod(index, 4)
-            source = f"ams_{unit_id + 1}_tray_{slot_id + 1}"
-            # Ids come as strings ("0"); compared as strings, no conversion per tray.
-            unit_key, slot_key = str(unit_id), str(slot_id)
-            for unit in ams.get("ams") or ():
-                if str(unit.get("id")) == unit_key:
-                    for candidate in unit.get("tray") or ():
-                        if str(candidate.get("id")) == slot_key:
-                            tray = candidate
-                            break
-                    break
-    if not tray:
+    code = active_tray(raw)
+    tray = raw_tray(raw, code) if code is not None else None
+    if not tray or code is None:
         return None
     return Filament(
         material=_text(tray.get("tray_type")),
         color=_text(tray.get("tray_color")),
         name=_text(tray.get("tray_sub_brands")) or _text(tray.get("tray_id_name")),
-        source=source,
+        source=tray_source(code),
     )
+
+
+def _fan(key: str) -> Callable[[Mapping[str, Any]], int | None]:
+    """A fan's speed in percent, in steps of 10: the printers report 0-15 (as text).
+
+    Bambu's own app shows the same 10 % steps; 15ths (7, 13, 20...) would flap with every report.
+    """
+
+    def read(raw: Mapping[str, Any]) -> int | None:
+        value = _int(raw.get(key))
+        return math.ceil(value * 10 / 15) * 10 if value is not None and 0 <= value <= 15 else None
+
+    return read
+
+
+def _chamber_lights(raw: Mapping[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """Each chamber light (an H2D or H2S has two: chamber_light and chamber_light2) and whether it is on."""
+    return tuple(
+        (node, light.get("mode") == "on")
+        for light in raw.get("lights_report") or ()
+        if isinstance(light, dict)
+        and isinstance(node := light.get("node"), str)
+        and node.startswith("chamber_light")
+    )
+
+
+def _light(raw: Mapping[str, Any]) -> bool | None:
+    """Whether a chamber light is on (either of two); None when the printer reports none."""
+    lights = _chamber_lights(raw)
+    return any(on for _, on in lights) if lights else None
+
+
+# The nozzle materials the printers name; the H2D, H2S and P2S report a code instead (HS01: its
+# second letter the material, S stainless, H hardened steel).
+NOZZLE_MATERIALS: Final = ("stainless_steel", "hardened_steel")
+_NOZZLE_CODES: Final = {"S": "stainless_steel", "H": "hardened_steel"}
+
+
+def _nozzle_type(raw: Mapping[str, Any]) -> str | None:
+    """The nozzle's material, whether the printer names it or reports its code; None if unknown."""
+    value = _text(raw.get("nozzle_type"))
+    if value in NOZZLE_MATERIALS:
+        return value
+    if value and len(value) == 4 and value[2:].isdigit():
+        return _NOZZLE_CODES.get(value[1])
+    return None
+
+
+def _rtsp_url(raw: Mapping[str, Any]) -> str | None:
+    ipcam = raw.get("ipcam")
+    return _text(ipcam.get("rtsp_url")) if isinstance(ipcam, dict) else None
 
 
 def _hms(raw: Mapping[str, Any]) -> tuple[int, ...]:
@@ -245,14 +259,35 @@ FIELDS: Final[dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Any
     "bed_temp": (("bed_temper",), lambda r: _temp(r.get("bed_temper"))),
     "bed_target": (("bed_target_temper",), lambda r: _temp(r.get("bed_target_temper"))),
     "chamber_temp": (("chamber_temper", "device"), _chamber),
-    "filament": (("ams", "vt_tray"), _filament),
+    "filament": (("ams", "vt_tray", "vir_slot", "device"), _filament),
     "print_error": (("print_error",), lambda r: _int(r.get("print_error")) or 0),
     "hms": (("hms",), _hms),
     "wifi_signal": (("wifi_signal",), _wifi),
-    "trays": (("ams", "vt_tray"), _trays),
+    "trays": (("ams", "vt_tray", "vir_slot"), _trays),
     "nozzle_diameter": (("nozzle_diameter",), _nozzle),
     "signing_required": (("fun",), _signing),
+    "ams_units": (("ams",), units),
+    "external_trays": (("vt_tray", "vir_slot"), external_trays),
+    "active_tray": (("ams", "device", "vir_slot"), active_tray),
+    "rtsp_url": (("ipcam",), _rtsp_url),
+    "errors": (("hms", "print_error"), errors),
+    "part_fan": (("cooling_fan_speed",), _fan("cooling_fan_speed")),
+    "aux_fan": (("big_fan1_speed",), _fan("big_fan1_speed")),
+    "chamber_fan": (("big_fan2_speed",), _fan("big_fan2_speed")),
+    "nozzle_type": (("nozzle_type",), _nozzle_type),
+    "speed_level": (("spd_lvl",), lambda r: _int(r.get("spd_lvl"))),
+    "chamber_light": (("lights_report",), _light),
+    # True once a full report (msg 0) was merged: the AMS lists are then the whole truth. Read from
+    # no raw key: merge sets it.
+    "full_report": ((), lambda r: None),
+    "chamber_light_nodes": (
+        ("lights_report",),
+        lambda r: tuple(node for node, _ in _chamber_lights(r)) or None,
+    ),
 }
+
+# The fields computed from the AMS units (read once for both).
+_UNIT_FIELDS: Final = frozenset({"ams_units", "trays"})
 
 # Raw key -> the public fields that read it.
 _FIELDS_BY_RAW_KEY: Final[dict[str, tuple[str, ...]]] = {}
@@ -264,12 +299,29 @@ for _name, (_keys, _) in FIELDS.items():
 class PrinterState:
     """One printer's merged raw report and the public fields computed from it."""
 
-    __slots__ = ("fields", "raw")
+    __slots__ = ("ams_lite", "fields", "raw")
 
-    def __init__(self) -> None:
-        """Start empty: every public field is None until a report says otherwise."""
+    def __init__(self, ams_lite: bool = False) -> None:
+        """Start empty: every public field is None until a report says otherwise.
+
+        ams_lite: the printer takes AMS Lites (ams.has_ams_lite), whose reports do not say so.
+        """
         self.raw: dict[str, Any] = {}
         self.fields: dict[str, Any] = dict.fromkeys(FIELDS)
+        self.ams_lite = ams_lite
+
+    def set_ams_lite(self, ams_lite: bool) -> frozenset[str]:
+        """Learn (from get_version) whether the units are AMS Lites; return the fields that changed."""
+        if ams_lite == self.ams_lite:
+            return frozenset()
+        self.ams_lite = ams_lite
+        if "ams" not in self.raw:
+            return frozenset()
+        value = units(self.raw, ams_lite)
+        if value == self.fields["ams_units"]:
+            return frozenset()
+        self.fields["ams_units"] = value
+        return frozenset({"ams_units"})
 
     def merge(self, report: Mapping[str, Any]) -> frozenset[str]:
         """Merge one `print` object (full or delta) and return the public fields it changed."""
@@ -278,6 +330,7 @@ class PrinterState:
         fields_by_key = _FIELDS_BY_RAW_KEY
         # msg 0 marks a full report (pushall, every X1 report): its AMS lists are the whole truth.
         full = report.get("msg") == 0
+        first_full = full and not self.fields["full_report"]
         for key, value in report.items():
             old = raw.get(key)
             fields = fields_by_key.get(key)
@@ -287,8 +340,10 @@ class PrinterState:
                 raw[key] = {**old, **value} if type(value) is dict and type(old) is dict else value
                 continue
             if type(value) is dict:
-                # Comparing a nested object (the AMS: 16 trays) costs more than recomputing the
-                # few fields read from it, whose values are then compared instead.
+                # A full report repeats the whole AMS every time: one comparison of the object
+                # costs less than reading its units and trays again.
+                if full and old == value:
+                    continue
                 if type(old) is not dict:
                     raw[key] = value
                 elif key == "ams" and not full:
@@ -300,12 +355,22 @@ class PrinterState:
             else:
                 raw[key] = value
             touched.update(fields)
+        if first_full:
+            self.fields["full_report"] = True
         if not touched:
-            return frozenset()
-        changed = []
+            return frozenset({"full_report"}) if first_full else frozenset()
+        changed = ["full_report"] if first_full else []
         current = self.fields
+        # The units are read once per report, for both fields that list them (no cache shared
+        # between printers: each merges in its own thread).
+        ams_units: tuple[AmsUnit, ...] | None = None
         for name in touched:
-            value = FIELDS[name][1](raw)
+            if name in _UNIT_FIELDS:
+                if ams_units is None:
+                    ams_units = units(raw, self.ams_lite)
+                value = ams_units if name == "ams_units" else _trays(raw, ams_units)
+            else:
+                value = FIELDS[name][1](raw)
             if current[name] != value:
                 current[name] = value
                 changed.append(name)
@@ -328,6 +393,15 @@ def merge_ams(old: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any
     units = delta.get("ams")
     if isinstance(units, list) and isinstance(old.get("ams"), list):
         merged["ams"] = _merge_by_id(old["ams"], units, _merge_unit)
+    if "ams_exist_bits" in delta and isinstance(merged.get("ams"), list):
+        # A unit taken away is named only by its bit: forget what it said, so that a unit put back
+        # in its place starts afresh.
+        bits = delta["ams_exist_bits"]
+        merged["ams"] = [
+            unit
+            for unit in merged["ams"]
+            if not isinstance(unit, dict) or unit_present(_int(unit.get("id")), bits)
+        ]
     return merged
 
 

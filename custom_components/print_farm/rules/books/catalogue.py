@@ -50,6 +50,7 @@ class Catalogue:
     def add_spool(self, data: Mapping[str, Any]) -> Spool:
         """A new spool; full unless `remaining_grams` says otherwise."""
         _one_price(data)
+        self.check_tray_uuid(data.get("tray_uuid"), None)
         net = data.get("net_weight_grams", Decimal(1000))
         now = self.now()
         spool = Spool(
@@ -65,6 +66,7 @@ class Catalogue:
             empty_spool_weight_grams=data.get("empty_spool_weight_grams"),
             price=data.get("price"),
             explicit_cost_per_gram=data.get("cost_per_gram"),
+            tray_uuid=data["tray_uuid"].upper() if data.get("tray_uuid") else None,
         )
         self.spools[spool.id] = spool
         return spool
@@ -73,7 +75,10 @@ class Catalogue:
         """Change a spool; a new price replaces a given cost per gram and the other way round."""
         spool = self.spool(spool_id)
         _one_price(changes)
+        self.check_tray_uuid(changes.get("tray_uuid"), spool_id)
         values = {key: value for key, value in changes.items() if key not in ("price", "cost_per_gram")}
+        if changes.get("tray_uuid"):
+            values["tray_uuid"] = changes["tray_uuid"].upper()
         if "price" in changes:
             values["price"] = changes["price"]
             if changes["price"] is not None:
@@ -107,6 +112,15 @@ class Catalogue:
         """Forget a spool. Runs that name it keep its name; completing them is refused."""
         self.spool(spool_id)
         del self.spools[spool_id]
+
+    def check_tray_uuid(self, tray_uuid: str | None, own_id: str | None) -> None:
+        """A tray_uuid names one spool only (409)."""
+        if tray_uuid is None:
+            return
+        wanted = tray_uuid.upper()
+        for other in self.spools.values():
+            if (other.tray_uuid or "").upper() == wanted and other.id != own_id:
+                raise InventoryError(f"tray_uuid {tray_uuid} is already spool {other.name}.", 409)
 
     # products
 

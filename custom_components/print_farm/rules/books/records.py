@@ -63,6 +63,11 @@ class Spool:
     empty_spool_weight_grams: Decimal | None = None
     price: Decimal | None = None
     explicit_cost_per_gram: Decimal | None = None
+    # The Bambu RFID tray_uuid of the spool (never the tag_uid: it changes with the side read), and
+    # where it is placed: a printer's serial and the tray's slot code (254/255 the external holder).
+    tray_uuid: str | None = None
+    printer_serial: str | None = None
+    tray: int | None = None
 
     @property
     def cost_per_gram(self) -> Decimal | None:
@@ -145,6 +150,8 @@ class RunMaterial:
     estimated_purge_grams: Decimal | None = None
     actual_purge_grams: Decimal | None = None
     cost_per_gram: Decimal | None = None
+    # Of the actual grams, those the run's jobs already took from the spool when they ended.
+    deducted_grams: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +180,9 @@ class ProductionRun:
     total_units: int | None = None
     unit_sale_price: int | None = None
     cost_snapshot: dict[str, Any] | None = None
+    # The results of the print jobs that belong to the run.
+    jobs_succeeded: int = 0
+    jobs_failed: int = 0
 
     def item(self, item_id: str) -> RunItem:
         """One of the run's items, or 404."""

@@ -18,7 +18,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from .catalogue import Catalogue
 from .codec import dump, load
 from .costing import cost_snapshot
 from .money import from_cents, quantity_out, to_decimal
@@ -37,6 +36,7 @@ from .records import (
     iso_z,
     new_id,
 )
+from .usage import JobDeduction, PrintBooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Completion:
     deductions: list[Deduction]
 
 
-class Books(Catalogue):
+class Books(PrintBooks):
     """The catalogue and the production runs, with every rule that keeps them consistent."""
 
     def __init__(self, now: Callable[[], datetime]) -> None:
@@ -70,6 +70,9 @@ class Books(Catalogue):
         self.runs: dict[str, ProductionRun] = {}
         # Grams deducted by completed runs, ever: deleting a run does not give filament back.
         self.material_used_grams = Decimal(0)
+        # What each ended print job took from the spools, by job id: a job is deducted once.
+        self.job_deductions: dict[str, JobDeduction] = {}
+        self.dismissed_tray_uuids: set[str] = set()
 
     # storage
 
@@ -81,6 +84,8 @@ class Books(Catalogue):
             "recipes": [dump(recipe) for recipe in self.recipes.values()],
             "runs": [dump(run) for run in self.runs.values()],
             "material_used_grams": str(self.material_used_grams),
+            "job_deductions": [_dump_deduction(record) for record in self.job_deductions.values()],
+            "dismissed_tray_uuids": sorted(self.dismissed_tray_uuids),
         }
 
     def copy(self) -> Books:
@@ -95,6 +100,8 @@ class Books(Catalogue):
         twin.recipes = {key: _own(recipe) for key, recipe in self.recipes.items()}
         twin.runs = {key: _own(run) for key, run in self.runs.items()}
         twin.material_used_grams = self.material_used_grams
+        twin.job_deductions = dict(self.job_deductions)  # entries are written once, never changed
+        twin.dismissed_tray_uuids = set(self.dismissed_tray_uuids)
         return twin
 
     def restore(self, stored: Mapping[str, Any]) -> None:
@@ -104,6 +111,9 @@ class Books(Catalogue):
         self.recipes = {r["id"]: load(Recipe, r) for r in stored.get("recipes", [])}
         self.runs = {r["id"]: load(ProductionRun, r) for r in stored.get("runs", [])}
         self.material_used_grams = to_decimal(stored.get("material_used_grams", "0"))
+        deductions = (_load_deduction(record) for record in stored.get("job_deductions", []))
+        self.job_deductions = {str(record.job_id): record for record in deductions}
+        self.dismissed_tray_uuids = set(stored.get("dismissed_tray_uuids", []))
 
     # production runs
 
@@ -256,9 +266,12 @@ class Books(Catalogue):
                     {"material_id": material.id, "spool_id": material.spool_id, "reason": "no_actual_usage"}
                 )
             else:
-                needed[material.spool_id] += material.actual_weight_grams
+                # What the run's print jobs took from the spool when they ended is not taken again.
+                needed[material.spool_id] += material.actual_weight_grams - (material.deducted_grams or 0)
         plan = []
         for spool_id, grams in needed.items():
+            if grams <= 0:
+                continue  # all of it already deducted by the run's jobs
             spool = self.spools.get(spool_id)
             if spool is None:
                 problems.append({"spool_id": spool_id, "reason": "unknown_spool"})
@@ -378,6 +391,30 @@ def _own[R](record: R) -> R:
     for name in _RECORD_LISTS[type(record)]:
         setattr(twin, name, [copy.copy(entry) for entry in getattr(record, name)])
     return twin
+
+
+def _dump_deduction(record: JobDeduction) -> dict[str, Any]:
+    return {
+        "job_id": record.job_id,
+        "at": record.at.isoformat(),
+        "spools": {spool_id: str(grams) for spool_id, grams in record.spools.items()},
+        "material_cost": None if record.material_cost is None else str(record.material_cost),
+        "run_id": record.run_id,
+        "machine_cost": str(record.machine_cost),
+        "short": {spool_id: str(grams) for spool_id, grams in record.short.items()},
+    }
+
+
+def _load_deduction(data: Mapping[str, Any]) -> JobDeduction:
+    return JobDeduction(
+        job_id=int(data["job_id"]),
+        at=datetime.fromisoformat(data["at"]),
+        spools={spool_id: to_decimal(grams) for spool_id, grams in data.get("spools", {}).items()},
+        material_cost=None if data.get("material_cost") is None else to_decimal(data["material_cost"]),
+        run_id=data.get("run_id"),
+        machine_cost=to_decimal(data.get("machine_cost", "0")),
+        short={spool_id: to_decimal(grams) for spool_id, grams in data.get("short", {}).items()},
+    )
 
 
 def _check_quantities(item: RunItem) -> None:

@@ -134,6 +134,8 @@ SPOOL_FIELDS: Final = {
     "empty_spool_weight_grams": _nullable(GRAMS),
     "price": _nullable(MONEY),
     "cost_per_gram": _nullable(MONEY),
+    # An extra of ours: the Bambu RFID tray_uuid that places the spool in the tray that reads it.
+    "tray_uuid": _nullable(vol.All(text(64), vol.Match(r"^[0-9A-Fa-f]{32}$", msg="expected 32 hex digits"))),
 }
 SPOOL_CREATE: Final = vol.Schema(_with_required(SPOOL_FIELDS, ("name", "material")))
 SPOOL_PATCH: Final = vol.Schema(_optional(SPOOL_FIELDS))
