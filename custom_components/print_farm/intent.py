@@ -10,6 +10,7 @@ for the REST API and the actions. A refusal is an error response with its reason
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import timedelta
 from decimal import Decimal
 import re
@@ -131,7 +132,7 @@ def _refusal(intent_obj: intent.Intent, speech: str) -> intent.IntentResponse:
     return response
 
 
-class FarmIntent(intent.IntentHandler):
+class FarmIntent(intent.IntentHandler, ABC):
     """A farm intent: `answer` speaks, a `Refused` is spoken as an error; no platform, so every agent sees it."""
 
     platforms = None
@@ -154,9 +155,9 @@ class FarmIntent(intent.IntentHandler):
         except (HomeAssistantError, JobError) as err:
             return _refusal(intent_obj, f"That did not work: {err}")
 
+    @abstractmethod
     async def answer(self, intent_obj: intent.Intent) -> str:
-        """What to say."""
-        raise NotImplementedError
+        """What to say (each intent's own)."""
 
 
 async def _check_user(intent_obj: intent.Intent) -> None:
@@ -326,9 +327,9 @@ class PrinterCommand(FarmIntent):
         _check_exposed(intent_obj, printer.serial, printer.name)
         return await self.run(printer)
 
+    @abstractmethod
     async def run(self, printer: PrinterCoordinator) -> str:
-        """Send the command; what to say."""
-        raise NotImplementedError
+        """Send the command; what to say (each command's own)."""
 
 
 class PauseIntent(PrinterCommand):
